@@ -1,0 +1,95 @@
+//! Files over gRPC: streaming round trip, limits, ownership, deletion.
+
+use crate::support::*;
+use forklift_rpc::v1 as pb;
+use tonic::Code;
+
+#[tokio::test]
+async fn upload_download_list_delete() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let f = c.upload("data.bin", &content).await.unwrap();
+    assert_eq!(f.size_bytes, 3_000_000);
+    assert_eq!(f.content_type, "application/octet-stream");
+    let (meta, back) = c.download(&f.id).await.unwrap();
+    assert_eq!(meta, f);
+    assert!(back == content, "content round-trips");
+    let got = c.get_file(&f.id).await.unwrap();
+    assert_eq!(got, f);
+    let list = c.list_files().await.unwrap();
+    assert_eq!(list, vec![f.clone()]);
+    c.delete_file(&f.id).await.unwrap();
+    let err = c.download(&f.id).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_and_bad_names_are_refused() {
+    let app = TestApp::start_with(&["--max-upload-mb", "1"]).await;
+    let c = &app.client;
+    let err = c
+        .upload("big.bin", &vec![7u8; 1024 * 1024 + 1])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("upload limit"), "{}", err.message());
+    let err = c.upload("../etc/passwd", b"x").await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let list = c.list_files().await.unwrap();
+    assert!(list.is_empty(), "nothing stored");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn another_user_sees_nothing_of_mine() {
+    let app = TestApp::start().await;
+    let a = &app.client;
+    let b = app.new_user("b@example.com").await;
+    let file = a.upload("a.jpg", &test_jpeg(40, 40, None)).await.unwrap();
+    let job = a
+        .submit(submit(
+            thumbnail_params(&[(8, 8)], pb::Fit::Cover, pb::ImageFormat::Jpeg),
+            &[&file.id],
+        ))
+        .await
+        .unwrap();
+    let done = a.watch_to_end(&job.id).await.pop().unwrap();
+    let output = &done.outputs[0].file_id;
+
+    for id in [&file.id, output] {
+        assert_eq!(b.download(id).await.unwrap_err().code(), Code::NotFound);
+        let err = b.get_file(id).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        let err = b.delete_file(id).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+    }
+    assert_eq!(b.get(&job.id).await.unwrap_err().code(), Code::NotFound);
+    let err = b
+        .jobs
+        .clone()
+        .watch_job(pb::WatchJobRequest { id: job.id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = b.cancel(&job.id).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = b.retry(&job.id).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = b
+        .submit(submit(
+            thumbnail_params(&[(8, 8)], pb::Fit::Cover, pb::ImageFormat::Jpeg),
+            &[&file.id],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "cannot use my file as input");
+    let listed = b.list_jobs(pb::ListJobsRequest::default()).await.unwrap();
+    assert!(listed.jobs.is_empty());
+    let listed = b.list_files().await.unwrap();
+    assert!(listed.is_empty());
+    // Still mine.
+    assert!(a.download(output).await.is_ok());
+    app.stop().await;
+}

@@ -1,0 +1,15 @@
+//! The HTTP face: health and readiness.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = TestApp::start().await;
+    let (status, body) = http_get(app.http_addr, "/healthz").await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, body) = http_get(app.http_addr, "/readyz").await;
+    assert_eq!((status, body.as_str()), (200, "ready\n"));
+    let (status, _) = http_get(app.http_addr, "/nope").await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}

@@ -1,0 +1,273 @@
+//! The job lifecycle over gRPC: validation, cancel, retry, backoff, idempotency, watch.
+
+use crate::support::*;
+use forklift_rpc::v1 as pb;
+use tonic::Code;
+
+#[tokio::test]
+async fn bad_parameters_name_the_field_and_store_nothing() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let file = c.upload("a.jpg", &test_jpeg(10, 10, None)).await.unwrap();
+
+    let mut params = thumbnail_params(&[(0, 0), (9000, 10)], pb::Fit::Cover, pb::ImageFormat::Jpeg);
+    if let Some(pb::job_params::Kind::ImageThumbnail(p)) = &mut params.kind {
+        p.quality = 500;
+    }
+    let err = c
+        .submit(submit(params, &[&file.id, &file.id]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert_eq!(
+        violated_fields(&err),
+        [
+            "params.image_thumbnail.sizes[0]",
+            "params.image_thumbnail.sizes[1].width",
+            "params.image_thumbnail.quality",
+            "input_file_ids"
+        ]
+    );
+
+    let err = c.submit(pb::SubmitJobRequest::default()).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&err), ["params"]);
+
+    let ok_params = || thumbnail_params(&[(10, 10)], pb::Fit::Cover, pb::ImageFormat::Jpeg);
+    let err = c
+        .submit(submit(ok_params(), &["not-an-id"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&err), ["input_file_ids[0]"]);
+
+    let mut req = submit(ok_params(), &[&file.id]);
+    req.priority = 1000;
+    let err = c.submit(req).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["priority"]);
+
+    let missing = "0193c1b5-0000-7000-8000-000000000000";
+    let err = c.submit(submit(ok_params(), &[missing])).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    assert!(err.message().contains(missing));
+
+    let listed = c.list_jobs(pb::ListJobsRequest::default()).await.unwrap();
+    assert!(listed.jobs.is_empty(), "no job row for rejected submits");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_ids_and_missing_tokens() {
+    let app = TestApp::start().await;
+    let err = app
+        .client
+        .get("0193c1b5-0000-7000-8000-000000000000")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = app.client.get("nope").await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    let anonymous = Client::connect(app.grpc_addr, None).await;
+    let err = anonymous.get("nope").await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let wrong = Client::connect(app.grpc_addr, Some("fk_wrong")).await;
+    let err = wrong.upload("x.txt", b"x").await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_a_queued_and_a_running_job() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+
+    let mut later = submit(sleep_params(10), &[]);
+    later.not_before = Some(prost_types::Timestamp {
+        seconds: 4_000_000_000,
+        nanos: 0,
+    });
+    let queued = c.submit(later).await.unwrap();
+    let cancelled = c.cancel(&queued.id).await.unwrap();
+    assert_eq!(cancelled.state(), pb::JobState::Cancelled);
+
+    let long = c.submit(submit(sleep_params(120_000), &[])).await.unwrap();
+    c.watch_until(&long.id, |j| j.state() == pb::JobState::Running)
+        .await;
+    let asked = c.cancel(&long.id).await.unwrap();
+    assert!(asked.cancel_requested);
+    let done = c.watch_to_end(&long.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Cancelled);
+    assert!(done.outputs.is_empty());
+
+    let err = c.cancel(&long.id).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retryable_failures_back_off_then_succeed() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let job = c.submit(submit(flaky_params(2), &[])).await.unwrap();
+    assert_eq!(job.max_attempts, 3);
+    let seen = c.watch_to_end(&job.id).await;
+    let done = seen.last().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{seen:#?}");
+    assert_eq!(done.attempt, 3);
+
+    let ms = |t: &Option<prost_types::Timestamp>| {
+        let t = t.as_ref().unwrap();
+        t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
+    };
+    let retries: Vec<_> = seen
+        .iter()
+        .filter(|j| j.state() == pb::JobState::Queued && !j.error.is_empty())
+        .collect();
+    assert_eq!(retries.len(), 2, "{seen:#?}");
+    assert_eq!(retries[0].error, "planned failure 1 of 2");
+    assert_eq!(retries[1].error, "planned failure 2 of 2");
+    // Backoff: base 100ms doubling, jitter at least halves: >= 50ms then >= 100ms.
+    for (r, min_delay) in retries.iter().zip([50, 100]) {
+        let delay = ms(&r.run_time) - ms(&r.update_time);
+        assert!(delay >= min_delay, "backoff {delay}ms < {min_delay}ms");
+        let next_start = seen
+            .iter()
+            .find(|j| j.state() == pb::JobState::Running && j.attempt == r.attempt + 1)
+            .expect("next attempt ran");
+        assert!(
+            ms(&next_start.start_time) >= ms(&r.run_time),
+            "next attempt waited for the backoff"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn exhausted_attempts_fail_and_a_manual_retry_runs_again() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let mut req = submit(flaky_params(1), &[]);
+    req.max_attempts = 1;
+    let job = c.submit(req).await.unwrap();
+    let failed = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(failed.state(), pb::JobState::Failed);
+    assert_eq!(
+        failed.error,
+        "planned failure 1 of 1 (gave up after 1 attempts)"
+    );
+
+    let retried = c.retry(&job.id).await.unwrap();
+    assert_eq!(retried.state(), pb::JobState::Queued);
+    assert_eq!(retried.attempt, 0);
+    assert!(retried.error.is_empty());
+    let again = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(
+        again.state(),
+        pb::JobState::Failed,
+        "ran again, failing the same way"
+    );
+    assert!(again.version > failed.version);
+
+    let ok = c.submit(submit(flaky_params(0), &[])).await.unwrap();
+    c.watch_to_end(&ok.id).await;
+    let err = c.retry(&ok.id).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_gives_the_same_job() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let mut req = submit(sleep_params(1), &[]);
+    req.idempotency_key = "order-42".into();
+    let a = c.submit(req.clone()).await.unwrap();
+    let b = c.submit(req.clone()).await.unwrap();
+    assert_eq!(a.id, b.id);
+    req.params = Some(sleep_params(2));
+    let err = c.submit(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    let listed = c.list_jobs(pb::ListJobsRequest::default()).await.unwrap();
+    assert_eq!(listed.jobs.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_watch_opened_after_the_end_gets_the_final_state() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let job = c.submit(submit(flaky_params(0), &[])).await.unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    let late = c.watch_to_end(&job.id).await;
+    assert_eq!(late.len(), 1, "one message, then the stream ends");
+    assert_eq!(late[0].state(), pb::JobState::Succeeded);
+    assert_eq!(late[0].version, done.version);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn priority_and_disabled_kinds() {
+    let app = TestApp::start_with(&["--debug-kinds", "false"]).await;
+    let err = app
+        .client
+        .submit(submit(sleep_params(1), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("FORKLIFT_DEBUG_KINDS"),
+        "{}",
+        err.message()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn list_pages_and_filters() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let j = c.submit(submit(flaky_params(0), &[])).await.unwrap();
+        c.watch_to_end(&j.id).await;
+        ids.push(j.id);
+    }
+    let mut got = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .list_jobs(pb::ListJobsRequest {
+                page_size: 2,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(page.jobs.len() <= 2);
+        got.extend(page.jobs.into_iter().map(|j| j.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    ids.reverse();
+    assert_eq!(got, ids, "newest first, every job once");
+    let failed_only = c
+        .list_jobs(pb::ListJobsRequest {
+            states: vec![pb::JobState::Failed as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(failed_only.jobs.is_empty());
+    let err = c
+        .list_jobs(pb::ListJobsRequest {
+            page_size: -1,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["page_size"]);
+    app.stop().await;
+}

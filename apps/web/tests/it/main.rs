@@ -1,0 +1,9 @@
+//! End-to-end tests: the real server on port 0 with a fresh data directory, driven
+//! over gRPC; and the real binary as a child process for crash and shutdown tests.
+
+mod files;
+mod http;
+mod jobs;
+mod process;
+mod support;
+mod thumbnail;

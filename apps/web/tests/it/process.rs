@@ -1,0 +1,203 @@
+//! The real binary as a child process: kill -9 mid-job, and SIGTERM with jobs running.
+
+use crate::support::*;
+use forklift_rpc::v1 as pb;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// A running `forklift-web` child.
+struct Server {
+    child: tokio::process::Child,
+    grpc_addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts the binary on free ports and waits for its start-up banner.
+    async fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut args = test_flags(data_dir);
+        args.remove(0);
+        args.extend(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"].map(String::from));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_forklift-web"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start forklift-web");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let grpc_addr = tokio::time::timeout(DEADLINE, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(rest) = line.trim().strip_prefix("gRPC:") {
+                    return rest.split_whitespace().next().unwrap().parse().unwrap();
+                }
+            }
+            panic!("forklift-web exited before printing its gRPC address");
+        })
+        .await
+        .expect("start-up banner in time");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, grpc_addr }
+    }
+
+    async fn client(&self, data_dir: &Path) -> Client {
+        let token = std::fs::read_to_string(data_dir.join("admin-token")).unwrap();
+        Client::connect(self.grpc_addr, Some(token.trim())).await
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    async fn kill9(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+
+    async fn terminate(mut self) -> ExitStatus {
+        signal(self.pid(), "TERM");
+        tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("exit after SIGTERM in time")
+            .unwrap()
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn open_store(data_dir: &Path) -> forklift_store::Store {
+    forklift_store::Store::open(&format!(
+        "sqlite://{}",
+        data_dir.join("forklift.db").display()
+    ))
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_job_interrupted_by_kill_9_completes_after_restart_with_its_outputs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let c = server.client(dir.path()).await;
+    let job = c.submit(submit(sleep_params(2_000), &[])).await.unwrap();
+    c.watch_until(&job.id, |j| {
+        j.state() == pb::JobState::Running && j.progress_percent > 0
+    })
+    .await;
+    server.kill9().await;
+
+    let server = Server::start(dir.path(), &[]).await;
+    let c = server.client(dir.path()).await;
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
+    assert_eq!(done.attempt, 2, "the killed attempt counts");
+    assert_eq!(done.outputs.len(), 1);
+    let (_, body) = c.download(&done.outputs[0].file_id).await.unwrap();
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        "slept 2000 ms on attempt 2\n"
+    );
+    let files = c.list_files().await.unwrap();
+    assert_eq!(files.len(), 1, "one output file record");
+    let stored: Vec<_> = std::fs::read_dir(dir.path().join("files/jobs").join(&job.id))
+        .unwrap()
+        .collect();
+    assert_eq!(stored.len(), 1, "one output object");
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn sigterm_lets_running_jobs_finish_and_leaves_queued_ones_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--queues", "debug=2", "--shutdown-grace", "30s"],
+    )
+    .await;
+    let c = server.client(dir.path()).await;
+    let a = c.submit(submit(sleep_params(1_500), &[])).await.unwrap();
+    let b = c.submit(submit(sleep_params(1_500), &[])).await.unwrap();
+    c.watch_until(&a.id, |j| j.state() == pb::JobState::Running)
+        .await;
+    c.watch_until(&b.id, |j| j.state() == pb::JobState::Running)
+        .await;
+    // Both slots are busy, so this one waits in the queue.
+    let waiting = c.submit(submit(sleep_params(10), &[])).await.unwrap();
+    let status = server.terminate().await;
+    assert!(status.success(), "clean exit: {status:?}");
+
+    let store = open_store(dir.path()).await;
+    for id in [&a.id, &b.id] {
+        let j = store.get_job(id.parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!(
+            j.state,
+            forklift_domain::JobState::Succeeded,
+            "running job finished in the grace period"
+        );
+    }
+    let w = store
+        .get_job(waiting.id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        w.state,
+        forklift_domain::JobState::Queued,
+        "not started during shutdown"
+    );
+    store.close().await;
+
+    let server = Server::start(dir.path(), &[]).await;
+    let c = server.client(dir.path()).await;
+    let done = c.watch_to_end(&waiting.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded);
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn sigterm_requeues_jobs_that_outlast_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--shutdown-grace", "200ms"]).await;
+    let c = server.client(dir.path()).await;
+    let long = c.submit(submit(sleep_params(600_000), &[])).await.unwrap();
+    c.watch_until(&long.id, |j| j.state() == pb::JobState::Running)
+        .await;
+    let status = server.terminate().await;
+    assert!(status.success(), "clean exit: {status:?}");
+
+    let store = open_store(dir.path()).await;
+    let j = store
+        .get_job(long.id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        j.state,
+        forklift_domain::JobState::Queued,
+        "released, not lost"
+    );
+    assert_eq!(j.attempt, 0, "a release does not spend an attempt");
+    assert!(j.worker.is_none());
+    store.close().await;
+}
+
+#[test]
+fn bad_settings_stop_start_up_naming_the_variable() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_forklift-web"))
+        .env("FORKLIFT_GRPC_ADDR", "not-an-address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("FORKLIFT_GRPC_ADDR"), "{err}");
+}

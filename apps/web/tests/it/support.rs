@@ -1,0 +1,395 @@
+//! Test support: start the app in-process on free ports, talk to it over gRPC, make
+//! test images, wait on events with deadlines.
+
+use forklift_rpc::v1 as pb;
+use forklift_rpc::v1::files_client::FilesClient;
+use forklift_rpc::v1::jobs_client::JobsClient;
+use futures::StreamExt;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// Longest any test waits for something to happen.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(pub Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A gRPC client acting as one user.
+#[derive(Clone)]
+pub struct Client {
+    pub jobs: JobsClient<InterceptedService<Channel, Bearer>>,
+    pub files: FilesClient<InterceptedService<Channel, Bearer>>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr, token: Option<&str>) -> Self {
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to gRPC");
+        let bearer = Bearer(token.map(|t| format!("Bearer {t}").parse().unwrap()));
+        Self {
+            jobs: JobsClient::with_interceptor(channel.clone(), bearer.clone()),
+            files: FilesClient::with_interceptor(channel, bearer)
+                .max_decoding_message_size(8 << 20),
+        }
+    }
+
+    /// Uploads `bytes` in 64 KiB chunks.
+    pub async fn upload(&self, name: &str, bytes: &[u8]) -> Result<pb::File, tonic::Status> {
+        let mut msgs = vec![pb::UploadFileRequest {
+            data: Some(pb::upload_file_request::Data::Metadata(pb::FileMetadata {
+                name: name.into(),
+                content_type: String::new(),
+            })),
+        }];
+        for c in bytes.chunks(64 * 1024) {
+            msgs.push(pb::UploadFileRequest {
+                data: Some(pb::upload_file_request::Data::Chunk(c.to_vec())),
+            });
+        }
+        self.files
+            .clone()
+            .upload_file(futures::stream::iter(msgs))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Downloads a file: its metadata and content.
+    pub async fn download(&self, id: &str) -> Result<(pb::File, Vec<u8>), tonic::Status> {
+        let mut s = self
+            .files
+            .clone()
+            .download_file(pb::DownloadFileRequest { id: id.into() })
+            .await?
+            .into_inner();
+        let mut file = None;
+        let mut content = Vec::new();
+        while let Some(msg) = s.message().await? {
+            match msg.data {
+                Some(pb::download_file_response::Data::File(f)) => file = Some(f),
+                Some(pb::download_file_response::Data::Chunk(c)) => content.extend(c),
+                None => {}
+            }
+        }
+        Ok((file.expect("metadata first"), content))
+    }
+
+    pub async fn submit(&self, req: pb::SubmitJobRequest) -> Result<pb::Job, tonic::Status> {
+        self.jobs
+            .clone()
+            .submit_job(req)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<pb::Job, tonic::Status> {
+        let req = pb::CancelJobRequest { id: id.into() };
+        self.jobs
+            .clone()
+            .cancel_job(req)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn retry(&self, id: &str) -> Result<pb::Job, tonic::Status> {
+        let req = pb::RetryJobRequest { id: id.into() };
+        self.jobs
+            .clone()
+            .retry_job(req)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn list_jobs(
+        &self,
+        req: pb::ListJobsRequest,
+    ) -> Result<pb::ListJobsResponse, tonic::Status> {
+        self.jobs
+            .clone()
+            .list_jobs(req)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn list_files(&self) -> Result<Vec<pb::File>, tonic::Status> {
+        let req = pb::ListFilesRequest::default();
+        self.files
+            .clone()
+            .list_files(req)
+            .await
+            .map(|r| r.into_inner().files)
+    }
+
+    pub async fn get_file(&self, id: &str) -> Result<pb::File, tonic::Status> {
+        let req = pb::GetFileRequest { id: id.into() };
+        self.files
+            .clone()
+            .get_file(req)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn delete_file(&self, id: &str) -> Result<(), tonic::Status> {
+        let req = pb::DeleteFileRequest { id: id.into() };
+        self.files.clone().delete_file(req).await.map(|_| ())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<pb::Job, tonic::Status> {
+        self.jobs
+            .clone()
+            .get_job(pb::GetJobRequest { id: id.into() })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Every update of a job until it is final (the first is the snapshot).
+    pub async fn watch_to_end(&self, id: &str) -> Vec<pb::Job> {
+        self.watch_until(id, is_final).await
+    }
+
+    /// Updates of a job until one matches `done` (included).
+    pub async fn watch_until(&self, id: &str, done: impl Fn(&pb::Job) -> bool) -> Vec<pb::Job> {
+        let mut s = self
+            .jobs
+            .clone()
+            .watch_job(pb::WatchJobRequest { id: id.into() })
+            .await
+            .expect("watch")
+            .into_inner();
+        let mut seen = Vec::new();
+        tokio::time::timeout(DEADLINE, async {
+            while let Some(j) = s.next().await {
+                let j = j.expect("watch item");
+                let stop = done(&j);
+                seen.push(j);
+                if stop {
+                    return;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("job {id} did not get there in time; saw {seen:#?}"));
+        seen
+    }
+}
+
+pub fn is_final(j: &pb::Job) -> bool {
+    matches!(
+        j.state(),
+        pb::JobState::Succeeded | pb::JobState::Failed | pb::JobState::Cancelled
+    )
+}
+
+/// The app running in-process on free ports with a fresh data directory.
+pub struct TestApp {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub client: Client,
+    pub store: forklift_store::Store,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A plain HTTP/1.1 GET: the status code and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let status = buf.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Flags every test app starts with: debug kinds on, short retries and leases.
+pub fn test_flags(data_dir: &std::path::Path) -> Vec<String> {
+    [
+        "forklift-web",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--debug-kinds",
+        "true",
+        "--retry-base",
+        "100ms",
+        "--lease",
+        "3s",
+        "--reconcile-every",
+        "1s",
+        "--log",
+        "warn",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts with extra flags, e.g. `["--max-upload-mb", "1"]`.
+    pub async fn start_with(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = test_flags(dir.path());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let cfg: forklift_config::WebConfig = forklift_config::parse_from(args).expect("config");
+        let app = forklift_web::build(&cfg).await.expect("build app");
+        let store = app.store().clone();
+        let token = std::fs::read_to_string(app.admin_token_file().expect("first start"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (http_addr, grpc_addr) = (http.local_addr().unwrap(), grpc.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(forklift_web::serve(app, http, grpc, async {
+            rx.await.ok();
+        }));
+        let client = Client::connect(grpc_addr, Some(&token)).await;
+        Self {
+            grpc_addr,
+            http_addr,
+            client,
+            store,
+            _dir: dir,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// A client for a new, separate user.
+    pub async fn new_user(&self, email: &str) -> Client {
+        let (_, token) = forklift_engine::auth::create_user_with_token(
+            &self.store,
+            email,
+            forklift_domain::Role::User,
+            "test",
+        )
+        .await
+        .unwrap();
+        Client::connect(self.grpc_addr, Some(&token)).await
+    }
+
+    /// Shuts down gracefully and checks that `serve` returned Ok.
+    pub async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).ok();
+        tokio::time::timeout(DEADLINE, self.task.take().unwrap())
+            .await
+            .expect("shutdown in time")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// A JPEG `w`×`h` whose left half is red and right half blue, optionally tagged with
+/// an EXIF orientation (6 = rotate 90° clockwise to display).
+pub fn test_jpeg(w: u32, h: u32, orientation: Option<u16>) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, _| {
+        if x < w / 2 {
+            image::Rgb([220, 20, 20])
+        } else {
+            image::Rgb([20, 20, 220])
+        }
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&img)
+        .unwrap();
+    match orientation {
+        None => jpeg,
+        Some(o) => with_exif_orientation(&jpeg, o),
+    }
+}
+
+/// Inserts an APP1 EXIF segment holding only an orientation tag after the SOI marker.
+pub fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut tiff = vec![b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1];
+    tiff.extend([0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+    tiff.extend(orientation.to_be_bytes());
+    tiff.extend([0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(tiff);
+    let len = (app1.len() + 2) as u16;
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend(len.to_be_bytes());
+    out.extend(app1);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+pub fn thumbnail_params(
+    sizes: &[(u32, u32)],
+    fit: pb::Fit,
+    format: pb::ImageFormat,
+) -> pb::JobParams {
+    pb::JobParams {
+        kind: Some(pb::job_params::Kind::ImageThumbnail(
+            pb::ImageThumbnailParams {
+                sizes: sizes
+                    .iter()
+                    .map(|&(width, height)| pb::ThumbnailSize { width, height })
+                    .collect(),
+                fit: fit as i32,
+                format: format as i32,
+                quality: 0,
+            },
+        )),
+    }
+}
+
+pub fn sleep_params(duration_ms: u32) -> pb::JobParams {
+    pb::JobParams {
+        kind: Some(pb::job_params::Kind::DebugSleep(pb::DebugSleepParams {
+            duration_ms,
+        })),
+    }
+}
+
+pub fn flaky_params(failures: u32) -> pb::JobParams {
+    pb::JobParams {
+        kind: Some(pb::job_params::Kind::DebugFlaky(pb::DebugFlakyParams {
+            failures,
+        })),
+    }
+}
+
+pub fn submit(params: pb::JobParams, inputs: &[&str]) -> pb::SubmitJobRequest {
+    pb::SubmitJobRequest {
+        params: Some(params),
+        input_file_ids: inputs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// The field names of a status's BadRequest detail.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,172 @@
+//! image.thumbnail end to end: upload, submit, watch, download, decode.
+
+use crate::support::*;
+use forklift_rpc::v1 as pb;
+
+#[tokio::test]
+async fn thumbnails_at_two_sizes_honour_exif_orientation() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    // Stored 600×400 landscape, tagged "rotate 90° clockwise": displayed 400×600 portrait,
+    // with the stored left (red) half on top.
+    let file = c
+        .upload("photo.jpg", &test_jpeg(600, 400, Some(6)))
+        .await
+        .unwrap();
+    assert_eq!(file.content_type, "image/jpeg");
+    let job = c
+        .submit(submit(
+            thumbnail_params(
+                &[(120, 120), (50, 0)],
+                pb::Fit::Contain,
+                pb::ImageFormat::Jpeg,
+            ),
+            &[&file.id],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(job.kind, "image.thumbnail");
+    assert_eq!(job.state(), pb::JobState::Queued);
+
+    let seen = c.watch_to_end(&job.id).await;
+    let done = seen.last().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
+    assert!(
+        seen.iter().any(|j| j.state() == pb::JobState::Running
+            && j.progress_percent > 0
+            && j.progress_percent < 100),
+        "progress was reported: {seen:#?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].version < w[1].version),
+        "versions increase"
+    );
+    assert_eq!(done.progress_percent, 100);
+
+    let mut dims = Vec::new();
+    for out in &done.outputs {
+        let (meta, bytes) = c.download(&out.file_id).await.unwrap();
+        assert_eq!(meta.source_job_id, job.id);
+        assert_eq!(meta.size_bytes as usize, bytes.len());
+        let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)
+            .unwrap()
+            .to_rgb8();
+        let (w, h) = img.dimensions();
+        let top = img.get_pixel(w / 2, h / 5);
+        let bottom = img.get_pixel(w / 2, h * 4 / 5);
+        assert!(
+            top[0] > 150 && top[2] < 100,
+            "top is red after rotation: {top:?}"
+        );
+        assert!(
+            bottom[2] > 150 && bottom[0] < 100,
+            "bottom is blue after rotation: {bottom:?}"
+        );
+        dims.push((out.name.clone(), w, h));
+    }
+    assert_eq!(
+        dims,
+        [
+            ("thumb-1-80x120.jpg".to_owned(), 80, 120),
+            ("thumb-2-50x75.jpg".to_owned(), 50, 75)
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cover_png_and_webp_outputs() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let file = c
+        .upload("photo.jpg", &test_jpeg(300, 200, None))
+        .await
+        .unwrap();
+    for (format, ext) in [
+        (pb::ImageFormat::Png, image::ImageFormat::Png),
+        (pb::ImageFormat::Webp, image::ImageFormat::WebP),
+    ] {
+        let job = c
+            .submit(submit(
+                thumbnail_params(&[(64, 64)], pb::Fit::Cover, format),
+                &[&file.id],
+            ))
+            .await
+            .unwrap();
+        let done = c.watch_to_end(&job.id).await.pop().unwrap();
+        assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
+        let (_, bytes) = c.download(&done.outputs[0].file_id).await.unwrap();
+        let img = image::load_from_memory_with_format(&bytes, ext).unwrap();
+        assert_eq!((img.width(), img.height()), (64, 64));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn corrupt_image_fails_clearly_and_the_next_job_runs() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let mut truncated = test_jpeg(400, 300, None);
+    truncated.truncate(truncated.len() / 3);
+    let bad = c.upload("broken.jpg", &truncated).await.unwrap();
+    let text = c
+        .upload("notes.jpg", b"this is not an image at all")
+        .await
+        .unwrap();
+    let good = c.upload("ok.jpg", &test_jpeg(64, 64, None)).await.unwrap();
+    let params = || thumbnail_params(&[(32, 32)], pb::Fit::Contain, pb::ImageFormat::Jpeg);
+
+    let job = c.submit(submit(params(), &[&bad.id])).await.unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Failed);
+    assert_eq!(done.attempt, 1, "a corrupt file is not retried");
+    assert!(
+        done.error.contains("truncated or corrupt"),
+        "{}",
+        done.error
+    );
+    assert!(done.outputs.is_empty());
+
+    let job = c.submit(submit(params(), &[&text.id])).await.unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Failed);
+    assert!(
+        done.error.contains("not a supported image"),
+        "{}",
+        done.error
+    );
+
+    let job = c.submit(submit(params(), &[&good.id])).await.unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(
+        done.state(),
+        pb::JobState::Succeeded,
+        "the worker is still healthy"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn images_over_the_pixel_limit_are_refused() {
+    let app = TestApp::start_with(&["--image-max-megapixels", "1"]).await;
+    let c = &app.client;
+    let big = c
+        .upload("big.jpg", &test_jpeg(1500, 1000, None))
+        .await
+        .unwrap();
+    let job = c
+        .submit(submit(
+            thumbnail_params(&[(32, 32)], pb::Fit::Contain, pb::ImageFormat::Jpeg),
+            &[&big.id],
+        ))
+        .await
+        .unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Failed);
+    assert!(
+        done.error.contains("1500×1000") && done.error.contains("megapixels"),
+        "{}",
+        done.error
+    );
+    app.stop().await;
+}

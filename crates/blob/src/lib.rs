@@ -1,0 +1,224 @@
+#![doc = include_str!("../README.md")]
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
+use object_store::{
+    ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, local::LocalFileSystem, path::Path,
+};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// What can go wrong storing or reading content.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    /// The content is larger than the limit the caller set.
+    #[error("the content is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// No content under that key.
+    #[error("no content under {0:?}")]
+    NotFound(String),
+    /// The source stream of an upload failed.
+    #[error("reading the upload failed: {0}")]
+    Source(String),
+    /// The storage backend failed.
+    #[error("object storage error: {0}")]
+    Store(#[from] object_store::Error),
+    /// A local directory could not be prepared.
+    #[error("cannot use storage directory {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Shorthand for blob results.
+pub type Result<T, E = BlobError> = std::result::Result<T, E>;
+
+/// What was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Content length.
+    pub size_bytes: u64,
+    /// Lower-case hex SHA-256 of the content.
+    pub sha256: String,
+}
+
+/// A handle on the object store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Blobs {
+    store: Arc<dyn ObjectStore>,
+}
+
+impl Blobs {
+    /// Storage in a local directory (created if missing).
+    pub fn local(dir: &std::path::Path) -> Result<Self> {
+        let dir_err = |source| BlobError::Dir {
+            path: dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(dir_err)?;
+        let dir = dir.canonicalize().map_err(dir_err)?;
+        let fs = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
+        Ok(Self::new(Arc::new(fs)))
+    }
+
+    /// Storage in any `object_store` backend.
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self { store }
+    }
+
+    /// Streams `chunks` to `key`, refusing more than `limit` bytes (the partial
+    /// upload is aborted and nothing is left under `key`).
+    pub async fn put_stream<S, E>(&self, key: &str, chunks: S, limit: u64) -> Result<Stored>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let upload = self.store.put_multipart(&Path::from(key)).await?;
+        let mut writer = WriteMultipart::new(upload);
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut chunks = std::pin::pin!(chunks);
+        let failure = loop {
+            match chunks.next().await {
+                None => break None,
+                Some(Err(e)) => break Some(BlobError::Source(e.to_string())),
+                Some(Ok(chunk)) => {
+                    size += chunk.len() as u64;
+                    if size > limit {
+                        break Some(BlobError::TooLarge { limit });
+                    }
+                    hasher.update(&chunk);
+                    if let Err(e) = writer.wait_for_capacity(8).await {
+                        break Some(e.into());
+                    }
+                    writer.put(chunk);
+                }
+            }
+        };
+        if let Some(e) = failure {
+            writer.abort().await.ok();
+            return Err(e);
+        }
+        writer.finish().await?;
+        Ok(Stored {
+            size_bytes: size,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
+
+    /// Stores `bytes` under `key`, replacing what was there.
+    pub async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<Stored> {
+        let stored = Stored {
+            size_bytes: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        };
+        self.store
+            .put(&Path::from(key), PutPayload::from_bytes(bytes))
+            .await?;
+        Ok(stored)
+    }
+
+    /// The content under `key` as a stream of chunks.
+    pub async fn get_stream(&self, key: &str) -> Result<BoxStream<'static, Result<Bytes>>> {
+        let got = self
+            .store
+            .get(&Path::from(key))
+            .await
+            .map_err(|e| not_found(key, e))?;
+        Ok(got.into_stream().map_err(BlobError::from).boxed())
+    }
+
+    /// The whole content under `key`, refusing more than `limit` bytes.
+    pub async fn get_bytes(&self, key: &str, limit: u64) -> Result<Bytes> {
+        let got = self
+            .store
+            .get(&Path::from(key))
+            .await
+            .map_err(|e| not_found(key, e))?;
+        if got.meta.size > limit {
+            return Err(BlobError::TooLarge { limit });
+        }
+        Ok(got.bytes().await?)
+    }
+
+    /// Deletes the content under `key`; a missing key is not an error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self.store.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The keys under `prefix` (for tests and maintenance).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&Path::from(prefix)))
+            .try_collect()
+            .await?;
+        Ok(metas.into_iter().map(|m| m.location.to_string()).collect())
+    }
+
+    /// Answers when the store answers (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        let _ = self.store.list(None).next().await.transpose()?;
+        Ok(())
+    }
+}
+
+fn not_found(key: &str, e: object_store::Error) -> BlobError {
+    match e {
+        object_store::Error::NotFound { .. } => BlobError::NotFound(key.to_owned()),
+        e => e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn streams_in_and_out_and_enforces_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::local(dir.path()).unwrap();
+        let chunks = (0..100).map(|i| Ok::<_, std::io::Error>(Bytes::from(vec![i as u8; 10_000])));
+        let stored = blobs
+            .put_stream("a/b", futures::stream::iter(chunks.clone()), 1_000_000)
+            .await
+            .unwrap();
+        assert_eq!(stored.size_bytes, 1_000_000);
+        let back: Vec<Bytes> = blobs
+            .get_stream("a/b")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let back: Vec<u8> = back.concat();
+        assert_eq!(back.len(), 1_000_000);
+        assert_eq!(hex::encode(Sha256::digest(&back)), stored.sha256);
+
+        let err = blobs
+            .put_stream("a/c", futures::stream::iter(chunks), 999_999)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BlobError::TooLarge { limit: 999_999 }));
+        assert!(matches!(
+            blobs.get_bytes("a/c", 10).await,
+            Err(BlobError::NotFound(_))
+        ));
+        assert!(matches!(
+            blobs.get_bytes("a/b", 10).await,
+            Err(BlobError::TooLarge { .. })
+        ));
+        blobs.delete("a/b").await.unwrap();
+        blobs.delete("a/b").await.unwrap();
+        assert!(blobs.list("a").await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,141 @@
+//! Who is calling: API tokens (bearer), or the web app's service credentials plus the
+//! acting user's id. The services never trust a user id from a caller without service
+//! credentials.
+
+use crate::error::ApiError;
+use forklift_domain::{Role, UserId};
+use forklift_store::Store;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tonic::metadata::MetadataMap;
+
+/// Metadata key carrying the shared service secret (web app → jobs service).
+pub const SERVICE_TOKEN_HEADER: &str = "x-forklift-service-token";
+/// Metadata key carrying the acting user's id, honoured only with the service secret.
+pub const ACTING_USER_HEADER: &str = "x-forklift-user";
+
+/// An authenticated caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// The acting user.
+    pub user_id: UserId,
+    /// Their role.
+    pub role: Role,
+}
+
+/// Checks credentials against the accounts tables.
+#[derive(Clone, Debug)]
+pub struct Authenticator {
+    store: Store,
+    service_token: Option<String>,
+}
+
+impl Authenticator {
+    /// An authenticator; `service_token` enables service credentials.
+    pub fn new(store: Store, service_token: Option<String>) -> Self {
+        Self {
+            store,
+            service_token: service_token.filter(|t| !t.is_empty()),
+        }
+    }
+
+    /// The caller of a request, or UNAUTHENTICATED.
+    pub async fn caller(&self, md: &MetadataMap) -> Result<Caller, ApiError> {
+        if let (Some(expected), Some(given)) = (
+            &self.service_token,
+            md.get(SERVICE_TOKEN_HEADER).and_then(|v| v.to_str().ok()),
+        ) {
+            if !constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+                return Err(unauthenticated());
+            }
+            let user: UserId = md
+                .get(ACTING_USER_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| {
+                    ApiError::Unauthenticated(format!(
+                        "{ACTING_USER_HEADER} is missing or not a user id"
+                    ))
+                })?;
+            let user = self
+                .store
+                .get_user(user)
+                .await?
+                .ok_or_else(unauthenticated)?;
+            return Ok(Caller {
+                user_id: user.id,
+                role: user.role,
+            });
+        }
+        let token = md
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or_else(unauthenticated)?;
+        let user = self
+            .store
+            .user_by_token_hash(&hash_token(token.trim()))
+            .await?
+            .ok_or_else(unauthenticated)?;
+        Ok(Caller {
+            user_id: user.id,
+            role: user.role,
+        })
+    }
+}
+
+fn unauthenticated() -> ApiError {
+    ApiError::Unauthenticated(
+        "a valid API token is required: send the metadata 'authorization: Bearer <token>'".into(),
+    )
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The stored form of a token: hex SHA-256 (tokens carry 256 random bits, so a slow
+/// password hash would add nothing).
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new API token and its stored hash.
+pub fn new_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("fk_{}", hex::encode(bytes));
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
+/// Creates a user with an API token and returns the token (shown once).
+pub async fn create_user_with_token(
+    store: &Store,
+    email: &str,
+    role: Role,
+    token_name: &str,
+) -> Result<(UserId, String), forklift_store::StoreError> {
+    let user = store.create_user(email, role).await?;
+    let (token, hash) = new_token();
+    store.create_api_token(user.id, token_name, &hash).await?;
+    Ok((user.id, token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hash_stably() {
+        let (a, ha) = new_token();
+        let (b, _) = new_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with("fk_") && a.len() == 67);
+        assert_eq!(hash_token(&a), ha);
+        assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd"));
+    }
+}

@@ -1,0 +1,102 @@
+//! Records to their proto form.
+
+use crate::kind::Registry;
+use forklift_domain::{FileRecord, Job, JobState, Millis};
+use forklift_rpc::v1 as pb;
+
+/// A time in [`Millis`] as a protobuf timestamp.
+pub fn timestamp(ms: Millis) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// A protobuf timestamp in [`Millis`].
+pub fn millis(ts: &prost_types::Timestamp) -> Millis {
+    ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
+}
+
+/// A state's proto form.
+pub fn state_to_proto(s: JobState) -> pb::JobState {
+    match s {
+        JobState::Queued => pb::JobState::Queued,
+        JobState::Running => pb::JobState::Running,
+        JobState::Succeeded => pb::JobState::Succeeded,
+        JobState::Failed => pb::JobState::Failed,
+        JobState::Cancelled => pb::JobState::Cancelled,
+    }
+}
+
+/// A proto state as a domain state (None for UNSPECIFIED).
+pub fn state_from_proto(s: pb::JobState) -> Option<JobState> {
+    Some(match s {
+        pb::JobState::Unspecified => return None,
+        pb::JobState::Queued => JobState::Queued,
+        pb::JobState::Running => JobState::Running,
+        pb::JobState::Succeeded => JobState::Succeeded,
+        pb::JobState::Failed => JobState::Failed,
+        pb::JobState::Cancelled => JobState::Cancelled,
+    })
+}
+
+/// A job's proto form.
+pub fn job_to_proto(job: &Job, registry: &Registry) -> pb::Job {
+    pb::Job {
+        id: job.id.to_string(),
+        kind: job.kind.clone(),
+        state: state_to_proto(job.state) as i32,
+        params: registry
+            .get(&job.kind)
+            .and_then(|k| k.params_to_proto(&job.params))
+            .map(|kind| pb::JobParams { kind: Some(kind) }),
+        input_file_ids: job.input_file_ids.iter().map(ToString::to_string).collect(),
+        priority: job.priority,
+        attempt: job.attempt,
+        max_attempts: job.max_attempts,
+        progress_percent: job.progress,
+        progress_message: job.progress_message.clone(),
+        error: job.error.clone().unwrap_or_default(),
+        outputs: job
+            .outputs
+            .iter()
+            .map(|o| pb::JobOutput {
+                name: o.name.clone(),
+                file_id: o.file_id.to_string(),
+            })
+            .collect(),
+        cancel_requested: job.cancel_requested,
+        idempotency_key: job.idempotency_key.clone().unwrap_or_default(),
+        create_time: Some(timestamp(job.created_at)),
+        update_time: Some(timestamp(job.updated_at)),
+        start_time: job.started_at.map(timestamp),
+        end_time: job.finished_at.map(timestamp),
+        run_time: Some(timestamp(job.run_at)),
+        version: job.version as u64,
+    }
+}
+
+/// A file's proto form.
+pub fn file_to_proto(f: &FileRecord) -> pb::File {
+    pb::File {
+        id: f.id.to_string(),
+        name: f.name.clone(),
+        content_type: f.content_type.clone(),
+        size_bytes: f.size_bytes,
+        sha256: f.sha256.clone(),
+        create_time: Some(timestamp(f.created_at)),
+        source_job_id: f.source_job_id.map(|j| j.to_string()).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip() {
+        for ms in [0, 1, 999, 1_700_000_000_123, -1] {
+            assert_eq!(millis(&timestamp(ms)), ms);
+        }
+    }
+}

@@ -1,0 +1,590 @@
+//! The engine: the job lifecycle and file handling behind the Files and Jobs
+//! services, over a store, object storage, a transport and an event bus.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::kind::{Kind, Registry, Violation};
+use bytes::Bytes;
+use forklift_blob::{BlobError, Blobs};
+use forklift_domain::{Event, FileId, FileRecord, Job, JobId, JobState, Millis, now_ms};
+use forklift_queue::{Delivery, EventBus, Transport};
+use forklift_store::{CancelOutcome, JobFilter, NewFile, NewJob, Store};
+use futures::Stream;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// How the engine runs jobs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This process's worker name, unique among all processes.
+    pub worker_name: String,
+    /// Which queues this process consumes, and how many jobs of each run at once.
+    /// Empty: this process runs no jobs (an API-only process).
+    pub queues: BTreeMap<String, usize>,
+    /// Threads for CPU-heavy work, shared by all queues.
+    pub cpu_threads: usize,
+    /// How long a claim holds without renewal; renewed every third of it.
+    pub lease: Duration,
+    /// How long running jobs may finish after shutdown begins before they are released.
+    pub grace: Duration,
+    /// First retry delay; doubles per attempt (with jitter) up to `retry_max`.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// How often expired leases are looked for.
+    pub reconcile_every: Duration,
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// This process owns the database alone (embedded SQLite): at start, every job
+    /// left `running` belongs to a dead process and is requeued at once.
+    pub exclusive_store: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            worker_name: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            queues: BTreeMap::new(),
+            cpu_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            lease: Duration::from_secs(30),
+            grace: Duration::from_secs(30),
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+            reconcile_every: Duration::from_secs(5),
+            max_upload_bytes: 512 * 1024 * 1024,
+            exclusive_store: true,
+        }
+    }
+}
+
+/// A job's parameters as a client submits them, kind already identified.
+#[derive(Debug, Clone)]
+pub struct SubmitRequest {
+    /// The kind's name.
+    pub kind: String,
+    /// The parameters' JSON form, not yet validated.
+    pub params: serde_json::Value,
+    /// Prefix for violation field names (`params.image_thumbnail.` over gRPC).
+    pub field_prefix: String,
+    /// Input file ids as given.
+    pub input_file_ids: Vec<String>,
+    /// Optional retry-safety key.
+    pub idempotency_key: String,
+    /// -100 to 100.
+    pub priority: i32,
+    /// Optional earliest start.
+    pub not_before: Option<Millis>,
+    /// 0 for the kind's default.
+    pub max_attempts: u32,
+}
+
+/// The engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    blobs: Blobs,
+    transport: Arc<dyn Transport>,
+    bus: Arc<dyn EventBus>,
+    registry: Registry,
+    cfg: EngineConfig,
+    cpu: Arc<Semaphore>,
+    pub(crate) running: Mutex<BTreeMap<JobId, crate::worker::Abort>>,
+    /// Tripped at shutdown: ends Watch streams so servers can stop.
+    closing: CancellationToken,
+}
+
+impl Engine {
+    /// An engine over the given parts.
+    pub fn new(
+        store: Store,
+        blobs: Blobs,
+        transport: Arc<dyn Transport>,
+        bus: Arc<dyn EventBus>,
+        registry: Registry,
+        cfg: EngineConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                cpu: Arc::new(Semaphore::new(cfg.cpu_threads.max(1))),
+                store,
+                blobs,
+                transport,
+                bus,
+                registry,
+                cfg,
+                running: Mutex::default(),
+                closing: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    /// Object storage.
+    pub fn blobs(&self) -> &Blobs {
+        &self.inner.blobs
+    }
+    /// The transport.
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.inner.transport
+    }
+    /// The event bus.
+    pub fn bus(&self) -> &Arc<dyn EventBus> {
+        &self.inner.bus
+    }
+    /// The kinds.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.cfg
+    }
+    pub(crate) fn cpu(&self) -> &Arc<Semaphore> {
+        &self.inner.cpu
+    }
+    pub(crate) fn running(&self) -> &Mutex<BTreeMap<JobId, crate::worker::Abort>> {
+        &self.inner.running
+    }
+    pub(crate) fn closing(&self) -> &CancellationToken {
+        &self.inner.closing
+    }
+
+    /// Ends every open Watch stream (at shutdown, so servers can stop).
+    pub fn close_streams(&self) {
+        self.inner.closing.cancel();
+    }
+
+    /// Publishes a job change to watchers.
+    pub(crate) fn changed(&self, job: Job) {
+        self.inner.bus.publish(Event::JobChanged(Box::new(job)));
+    }
+
+    /// Hands a queued job to the transport.
+    pub(crate) async fn dispatch(&self, job: &Job) {
+        let d = Delivery {
+            job_id: job.id,
+            queue: job.queue.clone(),
+            priority: job.priority,
+            run_at: job.run_at,
+        };
+        if let Err(e) = self.inner.transport.publish(d).await {
+            // The job is committed; the reconciler publishes it again later.
+            tracing::warn!(job_id = %job.id, error = %e, "publishing job {} failed: {e}", job.id);
+        }
+    }
+
+    // ---- jobs ----
+
+    /// Validates and records a job, then publishes it.
+    pub async fn submit(&self, caller: &Caller, req: SubmitRequest) -> Result<Job, ApiError> {
+        let kind: &Arc<dyn Kind> = self.inner.registry.get(&req.kind).ok_or_else(|| {
+            ApiError::invalid("params", format!("unknown job kind {:?}", req.kind))
+        })?;
+        if let Err(reason) = kind.available() {
+            return Err(ApiError::FailedPrecondition(format!(
+                "{} jobs cannot run on this server: {reason}",
+                kind.name()
+            )));
+        }
+        let mut violations = Vec::new();
+        let params = match kind.validate(req.params, req.input_file_ids.len()) {
+            Ok(p) => Some(p),
+            Err(vs) => {
+                for v in vs {
+                    let field = if v.field == "input_file_ids" {
+                        v.field
+                    } else {
+                        format!("{}{}", req.field_prefix, v.field)
+                    };
+                    violations.push(Violation::new(field, v.description));
+                }
+                None
+            }
+        };
+        let mut inputs = Vec::new();
+        for (i, raw) in req.input_file_ids.iter().enumerate() {
+            match raw.parse::<FileId>() {
+                Ok(id) => inputs.push(id),
+                Err(_) => violations.push(Violation::new(
+                    format!("input_file_ids[{i}]"),
+                    format!("{raw:?} is not a file id"),
+                )),
+            }
+        }
+        if req.idempotency_key.len() > 200 {
+            violations.push(Violation::new("idempotency_key", "at most 200 characters"));
+        }
+        if !(-100..=100).contains(&req.priority) {
+            violations.push(Violation::new("priority", "must be between -100 and 100"));
+        }
+        if req.max_attempts > 20 {
+            violations.push(Violation::new(
+                "max_attempts",
+                "must be between 1 and 20 (0 for the default)",
+            ));
+        }
+        let Some(params) = params.filter(|_| violations.is_empty()) else {
+            return Err(ApiError::InvalidArgument(violations));
+        };
+        for id in &inputs {
+            self.owned_file(caller, *id).await?;
+        }
+        let now = now_ms();
+        let new = NewJob {
+            id: JobId::new(),
+            owner_id: caller.user_id,
+            kind: kind.name().to_owned(),
+            queue: kind.queue().to_owned(),
+            params,
+            input_file_ids: inputs,
+            priority: req.priority,
+            max_attempts: if req.max_attempts == 0 {
+                kind.default_max_attempts()
+            } else {
+                req.max_attempts
+            },
+            run_at: req.not_before.unwrap_or(now).max(now),
+            idempotency_key: Some(req.idempotency_key).filter(|k| !k.is_empty()),
+        };
+        let (job, created) = self.inner.store.insert_job(&new, now).await?;
+        if created {
+            tracing::info!(job_id = %job.id, kind = %job.kind, "job {} ({}) queued", job.id, job.kind);
+            self.changed(job.clone());
+            self.dispatch(&job).await;
+        }
+        Ok(job)
+    }
+
+    /// One of the caller's jobs.
+    pub async fn get_job(&self, caller: &Caller, id: &str) -> Result<Job, ApiError> {
+        let id: JobId = id
+            .parse()
+            .map_err(|_| ApiError::invalid("id", "not a job id"))?;
+        self.owned_job(caller, id).await
+    }
+
+    async fn owned_job(&self, caller: &Caller, id: JobId) -> Result<Job, ApiError> {
+        match self.inner.store.get_job(id).await? {
+            Some(job) if job.owner_id == caller.user_id => Ok(job),
+            _ => Err(ApiError::NotFound(format!("job {id}"))),
+        }
+    }
+
+    /// A page of the caller's jobs, newest first, and the next page's token.
+    pub async fn list_jobs(
+        &self,
+        caller: &Caller,
+        page_size: i32,
+        page_token: &str,
+        states: Vec<JobState>,
+        kind: Option<String>,
+    ) -> Result<(Vec<Job>, String), ApiError> {
+        let limit = page_limit(page_size)?;
+        let before = page_after(page_token)?;
+        let mut jobs = self
+            .inner
+            .store
+            .list_jobs(&JobFilter {
+                owner: Some(caller.user_id),
+                states,
+                kind,
+                before,
+                limit: limit + 1,
+            })
+            .await?;
+        let next = next_token(&mut jobs, limit, |j| j.id.to_string());
+        Ok((jobs, next))
+    }
+
+    /// Cancels one of the caller's jobs.
+    pub async fn cancel_job(&self, caller: &Caller, id: &str) -> Result<Job, ApiError> {
+        let job = self.get_job(caller, id).await?;
+        match self.inner.store.cancel(job.id, now_ms()).await? {
+            CancelOutcome::Cancelled(job) => {
+                tracing::info!(job_id = %job.id, "job {} cancelled while queued", job.id);
+                self.changed(job.clone());
+                Ok(job)
+            }
+            CancelOutcome::Requested(job) => {
+                tracing::info!(job_id = %job.id, "cancellation of running job {} requested", job.id);
+                self.changed(job.clone());
+                self.inner.bus.publish(Event::CancelRequested(job.id));
+                Ok(job)
+            }
+            CancelOutcome::AlreadyFinal(job) => Err(ApiError::FailedPrecondition(format!(
+                "job {} is already {}",
+                job.id, job.state
+            ))),
+            CancelOutcome::NotFound => Err(ApiError::NotFound(format!("job {id}"))),
+        }
+    }
+
+    /// Queues one of the caller's failed or cancelled jobs again.
+    pub async fn retry_job(&self, caller: &Caller, id: &str) -> Result<Job, ApiError> {
+        let job = self.get_job(caller, id).await?;
+        match self.inner.store.retry(job.id, now_ms()).await? {
+            Some(job) => {
+                tracing::info!(job_id = %job.id, "job {} queued again by its owner", job.id);
+                self.changed(job.clone());
+                self.dispatch(&job).await;
+                Ok(job)
+            }
+            None => Err(ApiError::FailedPrecondition(format!(
+                "job {} is {}: only failed or cancelled jobs can be retried",
+                job.id, job.state
+            ))),
+        }
+    }
+
+    /// The caller's job now, then every change, with no gap between the two; ends
+    /// after a final state.
+    pub async fn watch_job(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<impl Stream<Item = Job> + Send + 'static, ApiError> {
+        let id: JobId = id
+            .parse()
+            .map_err(|_| ApiError::invalid("id", "not a job id"))?;
+        // Subscribe before reading the snapshot: anything that changes after the read
+        // is in the subscription.
+        let mut rx = self.inner.bus.subscribe();
+        let job = self.owned_job(caller, id).await?;
+        let (tx, out) = mpsc::channel(16);
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut last = job.version;
+            let done = job.state.is_final();
+            if tx.send(job).await.is_err() || done {
+                return;
+            }
+            loop {
+                let next = tokio::select! {
+                    _ = engine.closing().cancelled() => return,
+                    _ = tx.closed() => return,
+                    ev = rx.recv() => ev,
+                };
+                let job = match next {
+                    Ok(Event::JobChanged(j)) if j.id == id && j.version > last => *j,
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Fell behind: the record has everything we may have missed.
+                        match engine.store().get_job(id).await {
+                            Ok(Some(j)) if j.version > last => j,
+                            Ok(_) => continue,
+                            Err(_) => return,
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                last = job.version;
+                let done = job.state.is_final();
+                if tx.send(job).await.is_err() || done {
+                    return;
+                }
+            }
+        });
+        Ok(tokio_stream::wrappers::ReceiverStream::new(out))
+    }
+
+    // ---- files ----
+
+    /// Streams an upload to storage and records it.
+    pub async fn upload_file<S>(
+        &self,
+        caller: &Caller,
+        name: &str,
+        content_type: &str,
+        chunks: S,
+    ) -> Result<FileRecord, ApiError>
+    where
+        S: Stream<Item = Result<Bytes, String>> + Send,
+    {
+        let name = name.trim();
+        if name.is_empty()
+            || name.len() > 255
+            || name.contains(['/', '\\'])
+            || name.chars().any(char::is_control)
+        {
+            return Err(ApiError::invalid(
+                "metadata.name",
+                "a file name of 1 to 255 characters without slashes is required",
+            ));
+        }
+        let content_type = if content_type.is_empty() {
+            guess_content_type(name).to_owned()
+        } else {
+            content_type.to_owned()
+        };
+        let id = FileId::new();
+        let key = format!("uploads/{id}");
+        let limit = self.inner.cfg.max_upload_bytes;
+        let stored = match self.inner.blobs.put_stream(&key, chunks, limit).await {
+            Ok(s) => s,
+            Err(BlobError::TooLarge { limit }) => {
+                return Err(ApiError::invalid(
+                    "chunk",
+                    format!("the file is larger than this server's upload limit of {limit} bytes"),
+                ));
+            }
+            Err(BlobError::Source(e)) => return Err(ApiError::invalid("chunk", e)),
+            Err(e) => return Err(ApiError::internal("storing upload", e)),
+        };
+        let new = NewFile {
+            owner_id: caller.user_id,
+            name: name.to_owned(),
+            content_type,
+            size_bytes: stored.size_bytes,
+            sha256: stored.sha256,
+            blob_key: key.clone(),
+        };
+        match self.inner.store.insert_file(id, &new, now_ms()).await {
+            Ok(f) => {
+                tracing::info!(file_id = %f.id, size = f.size_bytes, "file {} stored ({} bytes)", f.id, f.size_bytes);
+                Ok(f)
+            }
+            Err(e) => {
+                self.inner.blobs.delete(&key).await.ok();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// One of the caller's files.
+    pub async fn get_file(&self, caller: &Caller, id: &str) -> Result<FileRecord, ApiError> {
+        let id: FileId = id
+            .parse()
+            .map_err(|_| ApiError::invalid("id", "not a file id"))?;
+        self.owned_file(caller, id).await
+    }
+
+    async fn owned_file(&self, caller: &Caller, id: FileId) -> Result<FileRecord, ApiError> {
+        match self.inner.store.get_file(id).await? {
+            Some(f) if f.owner_id == caller.user_id => Ok(f),
+            _ => Err(ApiError::NotFound(format!("file {id}"))),
+        }
+    }
+
+    /// One of the caller's files and its content as a stream.
+    pub async fn open_file(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<
+        (
+            FileRecord,
+            impl Stream<Item = Result<Bytes, BlobError>> + Send + 'static,
+        ),
+        ApiError,
+    > {
+        let file = self.get_file(caller, id).await?;
+        let stream = self
+            .inner
+            .blobs
+            .get_stream(&file.blob_key)
+            .await
+            .map_err(|e| ApiError::internal("opening file content", e))?;
+        Ok((file, stream))
+    }
+
+    /// A page of the caller's files, newest first, and the next page's token.
+    pub async fn list_files(
+        &self,
+        caller: &Caller,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<FileRecord>, String), ApiError> {
+        let limit = page_limit(page_size)?;
+        let before =
+            if page_token.is_empty() {
+                None
+            } else {
+                Some(page_token.parse().map_err(|_| {
+                    ApiError::invalid("page_token", "not a token from a previous page")
+                })?)
+            };
+        let mut files = self
+            .inner
+            .store
+            .list_files(caller.user_id, before, limit + 1)
+            .await?;
+        let next = next_token(&mut files, limit, |f| f.id.to_string());
+        Ok((files, next))
+    }
+
+    /// Deletes one of the caller's files and its content.
+    pub async fn delete_file(&self, caller: &Caller, id: &str) -> Result<(), ApiError> {
+        let file = self.get_file(caller, id).await?;
+        if let Some(f) = self.inner.store.delete_file(file.id).await? {
+            self.inner
+                .blobs
+                .delete(&f.blob_key)
+                .await
+                .map_err(|e| ApiError::internal("deleting file content", e))?;
+        }
+        Ok(())
+    }
+}
+
+fn page_limit(page_size: i32) -> Result<u32, ApiError> {
+    match page_size {
+        0 => Ok(50),
+        1..=1000 => Ok(page_size as u32),
+        _ => Err(ApiError::invalid(
+            "page_size",
+            "must be between 1 and 1000 (0 for 50)",
+        )),
+    }
+}
+
+fn page_after(token: &str) -> Result<Option<JobId>, ApiError> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    token
+        .parse()
+        .map(Some)
+        .map_err(|_| ApiError::invalid("page_token", "not a token from a previous page"))
+}
+
+/// Trims a page fetched with one extra row; the token is the last kept row's id.
+fn next_token<T>(rows: &mut Vec<T>, limit: u32, id: impl Fn(&T) -> String) -> String {
+    if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(id).unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+/// A media type from a file name's extension, for uploads that do not say.
+pub fn guess_content_type(name: &str) -> &'static str {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "tif" | "tiff" => "image/tiff",
+        "csv" => "text/csv",
+        "json" => "application/json",
+        "txt" => "text/plain",
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        "webm" => "video/webm",
+        _ => "application/octet-stream",
+    }
+}

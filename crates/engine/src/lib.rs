@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+pub mod auth;
+mod convert;
+mod ctx;
+mod engine;
+mod error;
+mod grpc;
+mod kind;
+mod worker;
+
+pub use convert::{file_to_proto, job_to_proto, millis, timestamp};
+pub use ctx::JobCtx;
+pub use engine::{Engine, EngineConfig, SubmitRequest, guess_content_type};
+pub use error::ApiError;
+pub use grpc::GrpcApi;
+pub use kind::{JobError, Kind, Registry, Violation, parse_params};
+pub use worker::Workers;

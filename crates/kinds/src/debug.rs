@@ -1,0 +1,199 @@
+//! `debug.*`: kinds that exercise the engine itself (no-op throughput, long runs,
+//! planned failures). Unavailable unless the server enables debug kinds.
+
+use async_trait::async_trait;
+use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
+use forklift_rpc::v1::{self as pb, job_params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const DISABLED: &str = "debug kinds are disabled; start the server with FORKLIFT_DEBUG_KINDS=true";
+
+fn available(enabled: bool) -> Result<(), String> {
+    if enabled {
+        Ok(())
+    } else {
+        Err(DISABLED.into())
+    }
+}
+
+/// `debug.noop`: succeeds at once.
+pub struct Noop {
+    enabled: bool,
+}
+
+impl Noop {
+    /// The kind; `enabled` makes it available.
+    pub fn new(enabled: bool) -> Self {
+        Self { enabled }
+    }
+}
+
+#[async_trait]
+impl Kind for Noop {
+    fn name(&self) -> &'static str {
+        "debug.noop"
+    }
+    fn queue(&self) -> &'static str {
+        "debug"
+    }
+    fn proto_field(&self) -> &'static str {
+        "debug_noop"
+    }
+    fn available(&self) -> Result<(), String> {
+        available(self.enabled)
+    }
+    fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
+        matches!(p, job_params::Kind::DebugNoop(_)).then(|| json!({}))
+    }
+    fn params_to_proto(&self, _: &Value) -> Option<job_params::Kind> {
+        Some(job_params::Kind::DebugNoop(pb::DebugNoopParams {}))
+    }
+    fn validate(&self, _: Value, _: usize) -> Result<Value, Vec<Violation>> {
+        Ok(json!({}))
+    }
+    async fn run(&self, _: &mut JobCtx) -> Result<(), JobError> {
+        Ok(())
+    }
+}
+
+/// Parameters of `debug.sleep`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SleepParams {
+    /// How long to wait.
+    pub duration_ms: u32,
+}
+
+/// `debug.sleep`: waits (reporting progress, honouring cancellation), then writes
+/// `result.txt`.
+pub struct Sleep {
+    enabled: bool,
+}
+
+impl Sleep {
+    /// The kind; `enabled` makes it available.
+    pub fn new(enabled: bool) -> Self {
+        Self { enabled }
+    }
+}
+
+#[async_trait]
+impl Kind for Sleep {
+    fn name(&self) -> &'static str {
+        "debug.sleep"
+    }
+    fn queue(&self) -> &'static str {
+        "debug"
+    }
+    fn proto_field(&self) -> &'static str {
+        "debug_sleep"
+    }
+    fn available(&self) -> Result<(), String> {
+        available(self.enabled)
+    }
+    fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
+        match p {
+            job_params::Kind::DebugSleep(s) => Some(json!({ "duration_ms": s.duration_ms })),
+            _ => None,
+        }
+    }
+    fn params_to_proto(&self, v: &Value) -> Option<job_params::Kind> {
+        let p: SleepParams = serde_json::from_value(v.clone()).ok()?;
+        Some(job_params::Kind::DebugSleep(pb::DebugSleepParams {
+            duration_ms: p.duration_ms,
+        }))
+    }
+    fn validate(&self, v: Value, _: usize) -> Result<Value, Vec<Violation>> {
+        let p: SleepParams = parse_params(v)?;
+        if p.duration_ms > 600_000 {
+            return Err(vec![Violation::new(
+                "duration_ms",
+                "at most 600000 (10 minutes)",
+            )]);
+        }
+        Ok(json!(p))
+    }
+    async fn run(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
+        let p: SleepParams = ctx.params()?;
+        let step = Duration::from_millis(u64::from(p.duration_ms) / 10);
+        for i in 0..10 {
+            ctx.progress(i * 10, format!("sleeping {}/10", i + 1)).await;
+            tokio::select! {
+                _ = ctx.cancellation().cancelled() => return Err(JobError::Cancelled),
+                _ = tokio::time::sleep(step) => {}
+            }
+        }
+        let attempt = ctx.job().attempt;
+        let body = format!("slept {} ms on attempt {attempt}\n", p.duration_ms);
+        ctx.put_output("result.txt", "text/plain", body.into())
+            .await
+    }
+}
+
+/// Parameters of `debug.flaky`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FlakyParams {
+    /// How many attempts fail before one succeeds.
+    pub failures: u32,
+}
+
+/// `debug.flaky`: its first `failures` attempts fail with a retryable error.
+pub struct Flaky {
+    enabled: bool,
+}
+
+impl Flaky {
+    /// The kind; `enabled` makes it available.
+    pub fn new(enabled: bool) -> Self {
+        Self { enabled }
+    }
+}
+
+#[async_trait]
+impl Kind for Flaky {
+    fn name(&self) -> &'static str {
+        "debug.flaky"
+    }
+    fn queue(&self) -> &'static str {
+        "debug"
+    }
+    fn proto_field(&self) -> &'static str {
+        "debug_flaky"
+    }
+    fn available(&self) -> Result<(), String> {
+        available(self.enabled)
+    }
+    fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
+        match p {
+            job_params::Kind::DebugFlaky(f) => Some(json!({ "failures": f.failures })),
+            _ => None,
+        }
+    }
+    fn params_to_proto(&self, v: &Value) -> Option<job_params::Kind> {
+        let p: FlakyParams = serde_json::from_value(v.clone()).ok()?;
+        Some(job_params::Kind::DebugFlaky(pb::DebugFlakyParams {
+            failures: p.failures,
+        }))
+    }
+    fn validate(&self, v: Value, _: usize) -> Result<Value, Vec<Violation>> {
+        let p: FlakyParams = parse_params(v)?;
+        if p.failures > 10 {
+            return Err(vec![Violation::new("failures", "at most 10")]);
+        }
+        Ok(json!(p))
+    }
+    async fn run(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
+        let p: FlakyParams = ctx.params()?;
+        let attempt = ctx.job().attempt;
+        if attempt <= p.failures {
+            return Err(JobError::retryable(format!(
+                "planned failure {attempt} of {}",
+                p.failures
+            )));
+        }
+        let body = format!("succeeded on attempt {attempt}\n");
+        ctx.put_output("result.txt", "text/plain", body.into())
+            .await
+    }
+}

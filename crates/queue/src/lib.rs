@@ -1,0 +1,49 @@
+#![doc = include_str!("../README.md")]
+mod bus;
+mod memory;
+
+pub use bus::{EventBus, InProcessBus};
+pub use memory::InProcessTransport;
+
+use async_trait::async_trait;
+use forklift_domain::{JobId, Millis};
+
+/// A transport failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// The transport is shut down.
+    #[error("the transport is closed")]
+    Closed,
+    /// The backing service failed.
+    #[error("transport error: {0}")]
+    Backend(String),
+}
+
+/// A job to be run: what a transport carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The job.
+    pub job_id: JobId,
+    /// Its queue.
+    pub queue: String,
+    /// Higher runs first among ready deliveries.
+    pub priority: i32,
+    /// Not before this time.
+    pub run_at: Millis,
+}
+
+/// Carries deliveries to the workers of each queue.
+#[async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// Hands a job to its queue. It is delivered once `run_at` has come, highest
+    /// priority first, then in publishing order.
+    async fn publish(&self, delivery: Delivery) -> Result<(), QueueError>;
+
+    /// Waits for the next due delivery of `queue`. Cancel-safe: dropping the future
+    /// loses nothing.
+    async fn next(&self, queue: &str) -> Result<Delivery, QueueError>;
+
+    /// How many deliveries wait in `queue` (due or not).
+    async fn depth(&self, queue: &str) -> Result<u64, QueueError>;
+}

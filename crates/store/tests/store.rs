@@ -1,0 +1,315 @@
+//! The store's guarantees, on a real SQLite file per test: every transition is
+//! conditional, so stale or duplicate workers change nothing.
+
+use forklift_domain::{JobId, JobState, Role, now_ms};
+use forklift_store::{CancelOutcome, JobFilter, NewJob, NewOutput, Store, StoreError};
+
+async fn store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    (Store::open(&url).await.unwrap(), dir)
+}
+
+async fn new_job(s: &Store, key: Option<&str>) -> forklift_domain::Job {
+    let user = match s
+        .list_jobs(&JobFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .first()
+    {
+        Some(j) => j.owner_id,
+        None => {
+            s.create_user(&format!("{}@x", JobId::new()), Role::User)
+                .await
+                .unwrap()
+                .id
+        }
+    };
+    let new = NewJob {
+        id: JobId::new(),
+        owner_id: user,
+        kind: "debug.noop".into(),
+        queue: "debug".into(),
+        params: serde_json::json!({"a": 1}),
+        input_file_ids: vec![],
+        priority: 0,
+        max_attempts: 2,
+        run_at: now_ms(),
+        idempotency_key: key.map(str::to_owned),
+    };
+    s.insert_job(&new, now_ms()).await.unwrap().0
+}
+
+fn output(name: &str) -> NewOutput {
+    NewOutput {
+        name: name.into(),
+        content_type: "text/plain".into(),
+        size_bytes: 1,
+        sha256: "00".into(),
+        blob_key: format!("k/{name}"),
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_claim_is_dropped_and_a_stale_token_changes_nothing() {
+    let (s, _d) = store().await;
+    let job = new_job(&s, None).await;
+    let now = now_ms();
+    let first = s
+        .claim(job.id, "w1", "t1", now + 1000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.job.state, first.job.attempt), (JobState::Running, 1));
+    assert!(
+        s.claim(job.id, "w2", "t2", now + 1000, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "duplicate delivery"
+    );
+
+    // The lease expires; the reconciler requeues; another worker claims it.
+    let rec = s.recover_running(now + 2000, now + 2000).await.unwrap();
+    assert_eq!(rec.requeued.len(), 1);
+    let second = s
+        .claim(job.id, "w2", "t2", now + 5000, now + 2000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.job.attempt, 2);
+
+    // The first worker wakes up: none of its changes land.
+    assert!(
+        s.set_progress(job.id, "t1", 50, "x", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.succeed(job.id, "t1", &[output("a")], now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.fail(job.id, "t1", "boom", now).await.unwrap().is_none());
+    assert!(
+        s.retry_later(job.id, "t1", "x", now, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.release(job.id, "t1", now).await.unwrap().is_none());
+    assert!(
+        s.finish_cancelled(job.id, "t1", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.renew_lease(job.id, "t1", now + 9999)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let current = s.get_job(job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (current.state, current.worker.as_deref()),
+        (JobState::Running, Some("w2"))
+    );
+
+    // The current holder finishes, and no output file was recorded for the stale one.
+    let done = s
+        .succeed(job.id, "t2", &[output("b")], now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state, JobState::Succeeded);
+    assert_eq!(done.outputs.len(), 1);
+    assert_eq!(done.outputs[0].name, "b");
+    assert!(done.version > current.version);
+}
+
+#[tokio::test]
+async fn a_manual_retry_starts_afresh_and_records_outputs_once() {
+    let (s, _d) = store().await;
+    let job = new_job(&s, None).await;
+    let now = now_ms();
+    s.claim(job.id, "w", "t1", now + 1000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let failed = s.fail(job.id, "t1", "corrupt", now).await.unwrap().unwrap();
+    assert_eq!(failed.state, JobState::Failed);
+    let again = s.retry(job.id, now).await.unwrap().unwrap();
+    assert_eq!(
+        (again.state, again.attempt, again.error.clone()),
+        (JobState::Queued, 0, None)
+    );
+    s.claim(job.id, "w", "t2", now + 1000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let done = s
+        .succeed(job.id, "t2", &[output("a"), output("b")], now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.outputs.len(), 2);
+    assert!(
+        s.retry(job.id, now).await.unwrap().is_none(),
+        "succeeded jobs are not retried"
+    );
+    let files = s.list_files(job.owner_id, None, 10).await.unwrap();
+    assert_eq!(files.len(), 2);
+    assert!(files.iter().all(|f| f.source_job_id == Some(job.id)));
+}
+
+#[tokio::test]
+async fn cancel_queued_at_once_and_running_by_request() {
+    let (s, _d) = store().await;
+    let a = new_job(&s, None).await;
+    let b = new_job(&s, None).await;
+    let now = now_ms();
+    assert!(
+        matches!(s.cancel(a.id, now).await.unwrap(), CancelOutcome::Cancelled(j) if j.state == JobState::Cancelled)
+    );
+    assert!(
+        s.claim(a.id, "w", "t", now + 1000, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "a cancelled job is never claimed"
+    );
+    s.claim(b.id, "w", "t", now + 1000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    match s.cancel(b.id, now).await.unwrap() {
+        CancelOutcome::Requested(j) => assert!(j.cancel_requested && j.state == JobState::Running),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        s.renew_lease(b.id, "t", now + 2000).await.unwrap(),
+        Some(true)
+    );
+    let done = s.finish_cancelled(b.id, "t", now).await.unwrap().unwrap();
+    assert_eq!(done.state, JobState::Cancelled);
+    assert!(matches!(
+        s.cancel(JobId::new(), now).await.unwrap(),
+        CancelOutcome::NotFound
+    ));
+}
+
+#[tokio::test]
+async fn recovery_fails_jobs_out_of_attempts_and_respects_live_leases() {
+    let (s, _d) = store().await;
+    let job = new_job(&s, None).await; // max_attempts = 2
+    let now = now_ms();
+    s.claim(job.id, "w", "t1", now + 10_000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let none = s.recover_running(now, now).await.unwrap();
+    assert!(
+        none.requeued.is_empty() && none.failed.is_empty(),
+        "lease still live"
+    );
+    let r = s.recover_running(i64::MAX, now).await.unwrap();
+    assert_eq!(r.requeued.len(), 1);
+    s.claim(job.id, "w", "t2", now + 10_000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let r = s.recover_running(i64::MAX, now).await.unwrap();
+    assert_eq!(
+        r.failed.len(),
+        1,
+        "second crash on the last attempt fails it"
+    );
+    assert!(
+        r.failed[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("stopped responding")
+    );
+}
+
+#[tokio::test]
+async fn release_does_not_spend_the_attempt_and_claims_respect_run_at() {
+    let (s, _d) = store().await;
+    let job = new_job(&s, None).await;
+    let now = now_ms();
+    s.claim(job.id, "w", "t", now + 1000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let released = s.release(job.id, "t", now).await.unwrap().unwrap();
+    assert_eq!((released.state, released.attempt), (JobState::Queued, 0));
+    s.claim(job.id, "w", "t2", now + 1000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let later = s
+        .retry_later(job.id, "t2", "flaky", now + 60_000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(later.error.as_deref(), Some("flaky"));
+    assert!(
+        s.claim(job.id, "w", "t3", now + 1000, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "not due yet"
+    );
+    assert!(
+        s.claim(job.id, "w", "t3", now + 61_000, now + 60_000)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_per_owner_and_must_match() {
+    let (s, _d) = store().await;
+    let a = new_job(&s, Some("k")).await;
+    let again = NewJob {
+        id: JobId::new(),
+        owner_id: a.owner_id,
+        kind: a.kind.clone(),
+        queue: a.queue.clone(),
+        params: a.params.clone(),
+        input_file_ids: vec![],
+        priority: 0,
+        max_attempts: 2,
+        run_at: now_ms(),
+        idempotency_key: Some("k".into()),
+    };
+    let (same, created) = s.insert_job(&again, now_ms()).await.unwrap();
+    assert!(!created);
+    assert_eq!(same.id, a.id);
+    let different = NewJob {
+        params: serde_json::json!({"a": 2}),
+        ..again.clone()
+    };
+    assert!(matches!(
+        s.insert_job(&different, now_ms()).await,
+        Err(StoreError::IdempotencyConflict)
+    ));
+    let other_user = s.create_user("other@x", Role::User).await.unwrap();
+    let theirs = NewJob {
+        owner_id: other_user.id,
+        id: JobId::new(),
+        ..again
+    };
+    assert!(
+        s.insert_job(&theirs, now_ms()).await.unwrap().1,
+        "keys are per owner"
+    );
+}

@@ -1,0 +1,38 @@
+# Forklift's tasks. `just` lists them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+target := env_var_or_default("CARGO_TARGET_DIR", justfile_directory() / "target")
+
+# List the recipes.
+default:
+    @just --list --unsorted
+
+# Run Forklift unified: web app, gRPC API and workers in one process (same as `cargo run`).
+run *args:
+    cargo run -p forklift-web -- {{args}}
+
+# The whole suite: formatting, lints, every test, and the README's grpcurl example.
+test: lint test-rust test-readme
+
+# Type-check everything quickly.
+check:
+    cargo check --workspace --all-targets
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Formatting and clippy with warnings as errors.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Unit, store and end-to-end tests (the end-to-end ones start the real server on free ports).
+test-rust *args:
+    cargo test --workspace {{args}}
+
+# Run the README's grpcurl walk-through against a fresh server (needs grpcurl and jq).
+test-readme:
+    cargo build -p forklift-web
+    scripts/readme-example.sh "{{target}}/debug/forklift-web"

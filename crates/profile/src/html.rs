@@ -1,0 +1,318 @@
+//! The report as one self-contained HTML page: inline CSS, server-drawn SVG, no script.
+
+use crate::report::{Column, ColumnType, Histogram, Report, Scalar};
+use std::fmt::Write;
+
+const STYLE: &str = "\
+body{font:14px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#1d2330}\
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}h3{font-size:1.05rem;margin:0 0 .5rem}\
+table{border-collapse:collapse;margin:.5rem 0}th,td{padding:.2rem .6rem;border-bottom:1px solid #e3e6ec;\
+text-align:left;vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+.type{font-size:.75rem;background:#eef1f6;border-radius:4px;padding:.1rem .4rem;margin-left:.4rem;\
+font-weight:normal}section{border:1px solid #e3e6ec;border-radius:6px;padding:1rem;margin:1rem 0}\
+.cols{display:flex;flex-wrap:wrap;gap:1.5rem}.muted{color:#6b7383}code{overflow-wrap:anywhere}\
+svg text{font:11px system-ui,sans-serif;fill:#6b7383}";
+
+/// Renders `report` as a complete HTML document titled `title`.
+///
+/// Everything taken from the input — column names, values, messages — and the title are
+/// escaped, so a hostile file cannot inject markup or script into the page.
+pub fn render_html(report: &Report, title: &str) -> String {
+    let mut out = String::with_capacity(16 * 1024 + report.columns.len() * 4096);
+    let title = escape(title);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"
+    );
+    summary(&mut out, report);
+    overview(&mut out, report);
+    bad_rows(&mut out, report);
+    out.push_str("<h2>Columns</h2>");
+    for column in &report.columns {
+        column_section(&mut out, column, report.rows);
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+fn summary(out: &mut String, r: &Report) {
+    let delimiter = match r.dialect.delimiter {
+        '\t' => "tab".to_string(),
+        d => format!("<code>{}</code>", escape(&d.to_string())),
+    };
+    let _ = write!(
+        out,
+        "<p>{} rows × {} columns, {} bytes. {} bad rows, {} blank lines. Delimiter {delimiter}, \
+         quote <code>{}</code>, {}{}.</p>",
+        r.rows,
+        r.columns.len(),
+        r.bytes,
+        r.bad_rows.count,
+        r.blank_lines,
+        escape(&r.dialect.quote.to_string()),
+        if r.dialect.header {
+            "header row"
+        } else {
+            "no header row"
+        },
+        if r.dialect.bom {
+            ", UTF-8 byte-order mark"
+        } else {
+            ""
+        },
+    );
+}
+
+fn overview(out: &mut String, r: &Report) {
+    out.push_str(
+        "<h2>Overview</h2><table><tr><th>#</th><th>Column</th><th>Type</th><th>Nulls</th>\
+         <th>Distinct</th><th>Min</th><th>Max</th><th>Mean</th></tr>",
+    );
+    for c in &r.columns {
+        let _ = write!(
+            out,
+            "<tr><td class=\"n\">{}</td><td><a href=\"#col-{}\">{}</a></td><td>{}</td><td>{}</td>\
+             <td class=\"n\">{}{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+            c.index + 1,
+            c.index,
+            escape(&c.name),
+            type_name(c.kind),
+            null_bar(c.nulls, r.rows),
+            if c.distinct.exact { "" } else { "≈" },
+            c.distinct.value,
+            c.min.as_ref().map_or(String::new(), scalar),
+            c.max.as_ref().map_or(String::new(), scalar),
+            c.mean.map_or(String::new(), number),
+        );
+    }
+    out.push_str("</table>");
+}
+
+fn bad_rows(out: &mut String, r: &Report) {
+    if r.bad_rows.count == 0 {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<h2>Bad rows ({})</h2><table><tr><th>Line</th><th>Problem</th></tr>",
+        r.bad_rows.count
+    );
+    for row in &r.bad_rows.examples {
+        let _ = write!(
+            out,
+            "<tr><td class=\"n\">{}</td><td>{}</td></tr>",
+            row.line,
+            escape(&row.message)
+        );
+    }
+    out.push_str("</table>");
+    let listed = r.bad_rows.examples.len() as u64;
+    if listed < r.bad_rows.count {
+        let _ = write!(out, "<p class=\"muted\">The first {listed} are listed.</p>");
+    }
+}
+
+fn column_section(out: &mut String, c: &Column, rows: u64) {
+    let _ = write!(
+        out,
+        "<section id=\"col-{}\"><h3>{}<span class=\"type\">{}</span></h3><div class=\"cols\"><table>",
+        c.index,
+        escape(&c.name),
+        type_name(c.kind)
+    );
+    let mut stat = |label: &str, value: String| {
+        let _ = write!(out, "<tr><th>{label}</th><td class=\"n\">{value}</td></tr>");
+    };
+    stat("Values", c.count.to_string());
+    stat("Nulls", format!("{} {}", c.nulls, null_bar(c.nulls, rows)));
+    stat(
+        "Distinct",
+        format!(
+            "{}{}",
+            if c.distinct.exact { "" } else { "≈ " },
+            c.distinct.value
+        ),
+    );
+    if let Some(v) = &c.min {
+        stat("Min", scalar(v));
+    }
+    if let Some(v) = &c.max {
+        stat("Max", scalar(v));
+    }
+    if let Some(v) = c.mean {
+        stat("Mean", number(v));
+    }
+    if let Some(v) = c.stddev {
+        stat("Std. dev.", number(v));
+    }
+    if let Some(q) = &c.quantiles {
+        for (label, v) in [
+            ("p1", &q.p1),
+            ("p5", &q.p5),
+            ("p25", &q.p25),
+            ("Median", &q.p50),
+        ] {
+            stat(label, scalar(v));
+        }
+        for (label, v) in [("p75", &q.p75), ("p95", &q.p95), ("p99", &q.p99)] {
+            stat(label, scalar(v));
+        }
+    }
+    if let (Some(lo), Some(hi)) = (c.min_length, c.max_length) {
+        stat("Length", format!("{lo}–{hi}"));
+    }
+    out.push_str("</table>");
+    if let Some(h) = &c.histogram {
+        histogram_svg(out, h, c.kind);
+    }
+    top_values(out, c);
+    out.push_str("</div></section>");
+}
+
+fn top_values(out: &mut String, c: &Column) {
+    if c.top_values.is_empty() {
+        return;
+    }
+    out.push_str("<table><tr><th>Most frequent</th><th>Count</th></tr>");
+    for entry in &c.top_values {
+        let approx = if entry.error > 0 { "≤ " } else { "" };
+        let _ = write!(
+            out,
+            "<tr><td><code>{}</code></td><td class=\"n\">{approx}{}</td></tr>",
+            escape(&entry.value),
+            entry.count
+        );
+    }
+    out.push_str("</table>");
+}
+
+/// A thin bar whose red part is the fraction of null cells.
+fn null_bar(nulls: u64, rows: u64) -> String {
+    let fraction = if rows == 0 {
+        0.0
+    } else {
+        nulls as f64 / rows as f64
+    };
+    format!(
+        "<svg width=\"80\" height=\"10\" role=\"img\" aria-label=\"{pct:.1}% null\">\
+         <title>{pct:.1}% null</title><rect width=\"80\" height=\"10\" fill=\"#dfe8f5\"/>\
+         <rect width=\"{:.1}\" height=\"10\" fill=\"#d9534f\"/></svg>",
+        80.0 * fraction,
+        pct = 100.0 * fraction
+    )
+}
+
+fn histogram_svg(out: &mut String, h: &Histogram, kind: ColumnType) {
+    const W: f64 = 420.0;
+    const H: f64 = 140.0;
+    const AXIS: f64 = 18.0;
+    let peak = h.counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let bar = W / h.counts.len().max(1) as f64;
+    let _ = write!(
+        out,
+        "<svg width=\"{W}\" height=\"{}\" viewBox=\"0 0 {W} {}\" role=\"img\" aria-label=\"histogram\">",
+        H + AXIS,
+        H + AXIS
+    );
+    for (i, &count) in h.counts.iter().enumerate() {
+        let height = H * count as f64 / peak;
+        let lo = h.start + i as f64 * h.width;
+        let _ = write!(
+            out,
+            "<rect x=\"{:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{height:.2}\" fill=\"#4a78c2\">\
+             <title>[{}, {}): {count}</title></rect>",
+            i as f64 * bar,
+            H - height,
+            (bar - 1.0).max(0.5),
+            escape(&axis_label(lo, kind)),
+            escape(&axis_label(lo + h.width, kind)),
+        );
+    }
+    let end = h.start + h.counts.len() as f64 * h.width;
+    let _ = write!(
+        out,
+        "<text x=\"0\" y=\"{y}\">{}</text><text x=\"{W}\" y=\"{y}\" text-anchor=\"end\">{}</text></svg>",
+        escape(&axis_label(h.start, kind)),
+        escape(&axis_label(end, kind)),
+        y = H + AXIS - 4.0,
+    );
+}
+
+fn axis_label(x: f64, kind: ColumnType) -> String {
+    match kind {
+        ColumnType::Date => crate::value::format_date(x),
+        ColumnType::Datetime => crate::value::format_datetime(x),
+        _ => number(x),
+    }
+}
+
+fn type_name(kind: ColumnType) -> &'static str {
+    match kind {
+        ColumnType::Empty => "empty",
+        ColumnType::Integer => "integer",
+        ColumnType::Float => "float",
+        ColumnType::Boolean => "boolean",
+        ColumnType::Date => "date",
+        ColumnType::Datetime => "datetime",
+        ColumnType::String => "string",
+    }
+}
+
+fn scalar(v: &Scalar) -> String {
+    match v {
+        Scalar::Integer(i) => i.to_string(),
+        Scalar::Float(x) => number(*x),
+        Scalar::Text(s) => format!("<code>{}</code>", escape(s)),
+    }
+}
+
+/// A number with about six significant digits, in plain notation where that stays short.
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else if x != 0.0 && (x.abs() >= 1e9 || x.abs() < 1e-4) {
+        format!("{x:.4e}")
+    } else {
+        let s = format!("{x:.6}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Escapes text for HTML element content and double- or single-quoted attributes.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn numbers_stay_short() {
+        assert_eq!(number(3.0), "3");
+        assert_eq!(number(2.5), "2.5");
+        assert_eq!(number(1.0 / 3.0), "0.333333");
+        assert_eq!(number(1.5e-7), "1.5000e-7");
+    }
+}

@@ -12,8 +12,8 @@ default:
 run *args:
     cargo run -p forklift-web -- {{args}}
 
-# The whole suite: formatting, lints, every test, and the README's grpcurl example.
-test: lint test-rust test-readme
+# The whole suite: formatting, lints, every test (the end-to-end suite in both modes), and the README's grpcurl example.
+test: lint test-rust test-extracted test-readme
 
 # Type-check everything quickly.
 check:
@@ -28,9 +28,15 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Unit, store and end-to-end tests (the end-to-end ones start the real server on free ports).
+# Unit, store and end-to-end tests; the end-to-end suite runs unified (one process).
 test-rust *args:
-    cargo test --workspace {{args}}
+    cargo build --workspace --bins
+    FORKLIFT_TEST_MODE=unified cargo test --workspace {{args}}
+
+# The end-to-end suite again, extracted: jobs API, worker and web as separate processes over PostgreSQL and Redis.
+test-extracted *args:
+    cargo build --workspace --bins
+    FORKLIFT_TEST_MODE=extracted cargo test -p forklift-web --test it {{args}}
 
 # Run the README's grpcurl walk-through against a fresh server (needs grpcurl and jq).
 test-readme:

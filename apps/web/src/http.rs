@@ -1,47 +1,51 @@
-//! The HTTP face: health and readiness (pages and the JSON API build on this router).
+//! The web app's own HTTP routes when extracted: health, and readiness that follows
+//! the jobs service's gRPC health (pages and the JSON API build on this).
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use forklift_engine::Engine;
 use std::time::Duration;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tonic::transport::Channel;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
-/// The HTTP routes.
-pub fn router(engine: Engine) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
+/// `/healthz` and `/readyz` for the extracted web app.
+pub fn extracted_router(jobs_url: &str) -> anyhow::Result<Router> {
+    let channel = Channel::from_shared(jobs_url.to_owned())
+        .with_context(|| format!("FORKLIFT_JOBS_URL: {jobs_url:?} is not a URL"))?
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy();
+    Ok(Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .layer(TraceLayer::new_for_http())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
-        .with_state(engine)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(channel))
 }
 
-/// Liveness: the process answers.
-async fn healthz() -> &'static str {
-    "ok\n"
-}
-
-/// Readiness: the database and file storage answer.
-async fn readyz(State(engine): State<Engine>) -> (StatusCode, String) {
-    if let Err(e) = engine.store().ping().await {
-        tracing::warn!(error = %e, "not ready: database: {e}");
-        return (
+/// Ready when the jobs service reports itself serving.
+async fn readyz(State(channel): State<Channel>) -> (StatusCode, &'static str) {
+    let mut client = HealthClient::new(channel);
+    let check = client.check(HealthCheckRequest {
+        service: "forklift.v1.Jobs".into(),
+    });
+    match tokio::time::timeout(Duration::from_secs(2), check).await {
+        Ok(Ok(r)) if r.get_ref().status() == ServingStatus::Serving => (StatusCode::OK, "ready\n"),
+        Ok(Ok(_)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "database unavailable\n".into(),
-        );
-    }
-    if let Err(e) = engine.blobs().ping().await {
-        tracing::warn!(error = %e, "not ready: storage: {e}");
-        return (
+            "jobs service not serving\n",
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready: jobs service: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "jobs service unavailable\n",
+            )
+        }
+        Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "file storage unavailable\n".into(),
-        );
+            "jobs service did not answer\n",
+        ),
     }
-    (StatusCode::OK, "ready\n".into())
 }

@@ -24,19 +24,35 @@ async fn run() -> anyhow::Result<()> {
     let http = TcpListener::bind(cfg.http_addr)
         .await
         .with_context(|| format!("FORKLIFT_HTTP_ADDR: cannot listen on {}", cfg.http_addr))?;
-    let grpc = TcpListener::bind(cfg.grpc_addr)
-        .await
-        .with_context(|| format!("FORKLIFT_GRPC_ADDR: cannot listen on {}", cfg.grpc_addr))?;
+    let grpc =
+        match cfg.jobs_url {
+            None => Some(TcpListener::bind(cfg.grpc_addr).await.with_context(|| {
+                format!("FORKLIFT_GRPC_ADDR: cannot listen on {}", cfg.grpc_addr)
+            })?),
+            Some(_) => None,
+        };
     let app = forklift_web::build(&cfg).await?;
-    let (http_addr, grpc_addr) = (http.local_addr()?, grpc.local_addr()?);
-    let data = cfg.common.data_dir.display();
-    println!(
-        "Forklift {} is running in unified mode (web app, gRPC API and workers in one process).",
-        env!("CARGO_PKG_VERSION")
-    );
-    println!("  Web:   http://{http_addr}  (health: http://{http_addr}/healthz)");
-    println!("  gRPC:  {grpc_addr}  (try: grpcurl -plaintext {grpc_addr} list)");
-    println!("  Data:  {data}");
+    let http_addr = http.local_addr()?;
+    match &grpc {
+        Some(g) => {
+            let grpc_addr = g.local_addr()?;
+            println!(
+                "Forklift {} is running in unified mode (web app, gRPC API and workers in one process).",
+                env!("CARGO_PKG_VERSION")
+            );
+            println!("  Web:   http://{http_addr}  (health: http://{http_addr}/healthz)");
+            println!("  gRPC:  {grpc_addr}  (try: grpcurl -plaintext {grpc_addr} list)");
+            println!("  Data:  {}", cfg.common.data_dir.display());
+        }
+        None => {
+            println!(
+                "Forklift {} web app (extracted mode).",
+                env!("CARGO_PKG_VERSION")
+            );
+            println!("  Web:   http://{http_addr}  (health: http://{http_addr}/healthz)");
+            println!("  Jobs:  {}", cfg.jobs_url.as_deref().unwrap_or_default());
+        }
+    }
     if let Some(f) = app.admin_token_file() {
         println!(
             "  First start: an admin API token was written to {}",
@@ -44,27 +60,5 @@ async fn run() -> anyhow::Result<()> {
         );
     }
     println!("Press Ctrl-C to stop.");
-    forklift_web::serve(app, http, grpc, shutdown_signal()).await
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        tokio::signal::ctrl_c().await.ok();
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
+    forklift_web::serve(app, http, grpc, forklift_host::shutdown_signal()).await
 }

@@ -17,12 +17,50 @@ pub struct WebConfig {
     /// Address the HTTP server (pages, JSON API, health) listens on.
     #[arg(long, env = "FORKLIFT_HTTP_ADDR", default_value = "127.0.0.1:3000")]
     pub http_addr: SocketAddr,
-    /// Address the gRPC API listens on.
+    /// Address the gRPC API listens on (unified mode).
     #[arg(long, env = "FORKLIFT_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
+    /// The jobs service's gRPC address, e.g. `http://127.0.0.1:50051`. When set, the web
+    /// app runs no jobs and calls the jobs service instead (extracted mode).
+    #[arg(long, env = "FORKLIFT_JOBS_URL")]
+    pub jobs_url: Option<String>,
     /// Settings shared with the jobs service.
     #[command(flatten)]
     pub common: CommonConfig,
+}
+
+/// The jobs service's settings.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "forklift-jobs",
+    version,
+    args_override_self = true,
+    about = "Forklift's jobs service: the Files and Jobs gRPC API and the workers."
+)]
+pub struct JobsConfig {
+    /// What this process does: serve the API, run jobs, or both.
+    #[arg(long, env = "FORKLIFT_ROLE", value_enum, default_value_t = Role::Both)]
+    pub role: Role,
+    /// Address the gRPC API listens on (roles api and both).
+    #[arg(long, env = "FORKLIFT_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// Address of the HTTP endpoints /healthz, /readyz and /metrics.
+    #[arg(long, env = "FORKLIFT_HTTP_ADDR", default_value = "127.0.0.1:3001")]
+    pub http_addr: SocketAddr,
+    /// Settings shared with the web app.
+    #[command(flatten)]
+    pub common: CommonConfig,
+}
+
+/// What a jobs-service process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// Serve the Files and Jobs gRPC API; run no jobs.
+    Api,
+    /// Run jobs from the configured queues; serve only health and metrics.
+    Worker,
+    /// Both.
+    Both,
 }
 
 /// Settings every Forklift process shares.
@@ -31,9 +69,14 @@ pub struct CommonConfig {
     /// Directory for the embedded database, stored files and the first admin token.
     #[arg(long, env = "FORKLIFT_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
-    /// Database URL; default: an SQLite file in the data directory.
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`; default: an SQLite
+    /// file in the data directory.
     #[arg(long, env = "FORKLIFT_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Redis URL, e.g. `redis://127.0.0.1:6379/`. When set, jobs move through Redis and
+    /// events through Redis pub/sub, shared by every process; otherwise in-process.
+    #[arg(long, env = "FORKLIFT_REDIS_URL")]
+    pub redis_url: Option<String>,
     /// Log filter, e.g. `info` or `forklift_engine=debug,info`.
     #[arg(long, env = "FORKLIFT_LOG", default_value = "info")]
     pub log: String,

@@ -81,7 +81,7 @@ pub struct JobOutput {
 }
 
 /// The durable record of a job. The database holds the truth; transports only carry ids.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     /// The job's id.
     pub id: JobId,
@@ -196,12 +196,14 @@ pub struct User {
 }
 
 /// What is published on the event bus.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     /// A job changed (state, progress, ...): the whole new record.
     JobChanged(Box<Job>),
     /// Cancellation of a running job was asked: whichever worker runs it stops it.
     CancelRequested(JobId),
+    /// Events may have been missed (the bus reconnected): re-read what you watch.
+    Resync,
 }
 
 #[cfg(test)]

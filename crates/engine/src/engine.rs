@@ -98,6 +98,7 @@ struct Inner {
     pub(crate) running: Mutex<BTreeMap<JobId, crate::worker::Abort>>,
     /// Tripped at shutdown: ends Watch streams so servers can stop.
     closing: CancellationToken,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Engine {
@@ -121,6 +122,7 @@ impl Engine {
                 cfg,
                 running: Mutex::default(),
                 closing: CancellationToken::new(),
+                metrics: Arc::default(),
             }),
         }
     }
@@ -148,6 +150,10 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.cfg
+    }
+    /// Counters and histograms of this process.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.inner.metrics
     }
     pub(crate) fn cpu(&self) -> &Arc<Semaphore> {
         &self.inner.cpu
@@ -376,8 +382,8 @@ impl Engine {
                 };
                 let job = match next {
                     Ok(Event::JobChanged(j)) if j.id == id && j.version > last => *j,
-                    Ok(_) => continue,
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Ok(Event::JobChanged(_) | Event::CancelRequested(_)) => continue,
+                    Ok(Event::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Fell behind: the record has everything we may have missed.
                         match engine.store().get_job(id).await {
                             Ok(Some(j)) if j.version > last => j,

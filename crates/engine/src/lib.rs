@@ -6,6 +6,7 @@ mod engine;
 mod error;
 mod grpc;
 mod kind;
+mod metrics;
 mod worker;
 
 pub use convert::{file_to_proto, job_to_proto, millis, timestamp};
@@ -14,4 +15,5 @@ pub use engine::{Engine, EngineConfig, SubmitRequest, guess_content_type};
 pub use error::ApiError;
 pub use grpc::GrpcApi;
 pub use kind::{JobError, Kind, Registry, Violation, parse_params};
+pub use metrics::Metrics;
 pub use worker::Workers;

@@ -4,7 +4,7 @@
 use crate::ctx::JobCtx;
 use crate::engine::Engine;
 use crate::kind::JobError;
-use forklift_domain::{Event, Job, JobId, now_ms};
+use forklift_domain::{Event, Job, JobId, JobState, now_ms};
 use forklift_queue::Delivery;
 use rand::Rng;
 use std::sync::{Arc, Mutex};
@@ -214,7 +214,7 @@ async fn process(engine: &Engine, d: Delivery) {
     let Some(claim) = claim else {
         // Duplicate or stale delivery; or an early one, which goes back until due.
         if let Ok(Some(job)) = store.get_job(d.job_id).await
-            && job.state == forklift_domain::JobState::Queued
+            && job.state == JobState::Queued
             && job.run_at > now
         {
             engine.dispatch(&job).await;
@@ -237,14 +237,17 @@ async fn process(engine: &Engine, d: Delivery) {
         token.clone(),
         abort.clone(),
     ));
+    let started = std::time::Instant::now();
     let outcome = run_attempt(engine, &job, &token, &abort).await;
+    let took = started.elapsed();
     renewer.abort();
     engine
         .running()
         .lock()
         .expect("running lock")
         .remove(&job.id);
-    finish(engine, &job, &token, outcome, abort.reason()).await;
+    let label = finish(engine, &job, &token, outcome, abort.reason()).await;
+    engine.metrics().observe_job(&job.kind, label, took);
 }
 
 enum Outcome {
@@ -308,7 +311,7 @@ async fn finish(
     token: &str,
     outcome: Outcome,
     reason: Option<AbortReason>,
-) {
+) -> &'static str {
     let store = engine.store();
     let now = now_ms();
     let result = match outcome {
@@ -332,18 +335,30 @@ async fn finish(
     match result {
         Ok(Some(after)) => {
             tracing::info!(job_id = %after.id, state = %after.state, error = after.error.as_deref().unwrap_or(""),
-                "job {} is {}", after.id, after.state);
-            let requeued = after.state == forklift_domain::JobState::Queued;
-            engine.changed(after.clone());
-            if requeued {
+                "job {} is now {}", after.id, after.state);
+            let label = match after.state {
+                JobState::Queued if reason == Some(AbortReason::Release) => "released",
+                JobState::Queued => "retried",
+                JobState::Running => "running",
+                JobState::Succeeded => "succeeded",
+                JobState::Failed => "failed",
+                JobState::Cancelled => "cancelled",
+            };
+            if after.state == JobState::Queued {
+                engine.changed(after.clone());
                 engine.dispatch(&after).await;
+            } else {
+                engine.changed(after);
             }
+            label
         }
         Ok(None) => {
-            tracing::info!(job_id = %job.id, "job {}: the claim was lost; the result is dropped", job.id)
+            tracing::info!(job_id = %job.id, "job {}: the claim was lost; the result is dropped", job.id);
+            "lost"
         }
         Err(e) => {
-            tracing::error!(job_id = %job.id, error = %e, "recording the end of job {} failed: {e}", job.id)
+            tracing::error!(job_id = %job.id, error = %e, "recording the end of job {} failed: {e}", job.id);
+            "error"
         }
     }
 }
@@ -432,6 +447,21 @@ async fn reconcile(engine: Engine, stop: CancellationToken) {
                 }
             }
             Err(e) => tracing::error!(error = %e, "reconciling failed: {e}"),
+        }
+        // Jobs the record says are queued but nobody took for a while may be missing
+        // from the transport (Redis restarted empty): publish them again.
+        let stale = engine.config().reconcile_every * 2;
+        match engine
+            .store()
+            .stale_queued_jobs(now - stale.as_millis() as i64, 1000)
+            .await
+        {
+            Ok(jobs) => {
+                for job in &jobs {
+                    engine.dispatch(job).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "reconciling queued jobs failed: {e}"),
         }
     }
 }

@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 mod bus;
 mod memory;
+mod redis;
 
 pub use bus::{EventBus, InProcessBus};
 pub use memory::InProcessTransport;
+pub use redis::{PROMOTE_BATCH, RedisBus, RedisTransport};
 
 use async_trait::async_trait;
 use forklift_domain::{JobId, Millis};
@@ -20,7 +22,8 @@ pub enum QueueError {
     Backend(String),
 }
 
-/// A job to be run: what a transport carries.
+/// A job to be run: what a transport carries. On delivery only `job_id` and `queue`
+/// are certain; the claim reads the rest from the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     /// The job.
@@ -37,7 +40,8 @@ pub struct Delivery {
 #[async_trait]
 pub trait Transport: Send + Sync + 'static {
     /// Hands a job to its queue. It is delivered once `run_at` has come, highest
-    /// priority first, then in publishing order.
+    /// priority first, then in publishing order. A job already waiting in the queue is
+    /// not added again, so republishing is always safe.
     async fn publish(&self, delivery: Delivery) -> Result<(), QueueError>;
 
     /// Waits for the next due delivery of `queue`. Cancel-safe: dropping the future

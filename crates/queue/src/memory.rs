@@ -3,9 +3,9 @@
 
 use crate::{Delivery, QueueError, Transport};
 use async_trait::async_trait;
-use forklift_domain::{Millis, now_ms};
+use forklift_domain::{JobId, Millis, now_ms};
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -38,6 +38,8 @@ struct Queue {
 #[derive(Default)]
 struct Inner {
     seq: u64,
+    /// Ids waiting in either heap: a job is queued at most once.
+    waiting: HashSet<JobId>,
     ready: BinaryHeap<Ready>,
     delayed: BinaryHeap<Reverse<Delayed>>,
 }
@@ -116,6 +118,9 @@ impl Transport for InProcessTransport {
         let q = self.queue(&delivery.queue);
         {
             let mut inner = q.inner.lock().expect("queue lock");
+            if !inner.waiting.insert(delivery.job_id) {
+                return Ok(());
+            }
             inner.seq += 1;
             let seq = inner.seq;
             if delivery.run_at > now_ms() {
@@ -147,6 +152,7 @@ impl Transport for InProcessTransport {
                 let mut inner = q.inner.lock().expect("queue lock");
                 let next_due = inner.promote(now_ms());
                 if let Some(r) = inner.ready.pop() {
+                    inner.waiting.remove(&r.delivery.job_id);
                     // Others may be ready too: pass the wake-up on.
                     if !inner.ready.is_empty() {
                         q.notify.notify_one();
@@ -200,6 +206,22 @@ mod tests {
         assert_eq!(t.next("q").await.unwrap(), b);
         assert_eq!(t.next("q").await.unwrap(), a);
         assert_eq!(t.next("q").await.unwrap(), c);
+    }
+
+    #[tokio::test]
+    async fn a_job_waits_in_a_queue_at_most_once() {
+        let t = InProcessTransport::new();
+        let a = d(0, 0);
+        t.publish(a.clone()).await.unwrap();
+        t.publish(a.clone()).await.unwrap();
+        assert_eq!(t.depth("q").await.unwrap(), 1);
+        assert_eq!(t.next("q").await.unwrap(), a);
+        t.publish(a.clone()).await.unwrap();
+        assert_eq!(
+            t.depth("q").await.unwrap(),
+            1,
+            "once taken, it may be queued again"
+        );
     }
 
     #[tokio::test]

@@ -82,7 +82,7 @@ impl Store {
     }
 }
 
-pub(crate) fn file_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<FileRecord> {
+pub(crate) fn file_from_row(r: &sqlx::any::AnyRow) -> Result<FileRecord> {
     let id: String = r.try_get("id")?;
     let owner: String = r.try_get("owner_id")?;
     let job: Option<String> = r.try_get("source_job_id")?;

@@ -2,7 +2,7 @@
 
 use crate::{Result, Store, StoreError, corrupt, q};
 use forklift_domain::{FileId, Job, JobId, JobOutput, JobState, Millis, UserId};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
 
 const JOB_COLUMNS: &str = "id, owner_id, kind, queue, params, input_file_ids, state, priority, \
     attempt, max_attempts, run_at, lease_until, worker, progress, progress_message, error, \
@@ -113,7 +113,7 @@ impl Store {
         .bind(&new.queue)
         .bind(new.params.to_string())
         .bind(inputs)
-        .bind(new.priority)
+        .bind(i64::from(new.priority))
         .bind(i64::from(new.max_attempts))
         .bind(new.run_at)
         .bind(&new.idempotency_key)
@@ -149,28 +149,42 @@ impl Store {
 
     /// A page of jobs, newest first.
     pub async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<Job>> {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1"));
-        if let Some(owner) = f.owner {
-            q.push(" AND owner_id = ").push_bind(owner.to_string());
+        // `$n` placeholders numbered by hand: they are what both backends accept.
+        let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1");
+        let mut binds: Vec<V<'_>> = Vec::new();
+        let param = |binds: &mut Vec<V<'_>>| format!("${}", binds.len());
+        let owner = f.owner.map(|o| o.to_string());
+        if let Some(owner) = &owner {
+            binds.push(V::S(owner));
+            sql += &format!(" AND owner_id = {}", param(&mut binds));
         }
         if !f.states.is_empty() {
-            q.push(" AND state IN (");
-            let mut sep = q.separated(", ");
-            for s in &f.states {
-                sep.push_bind(s.as_str());
+            let mut ps = Vec::new();
+            for st in &f.states {
+                binds.push(V::S(st.as_str()));
+                ps.push(param(&mut binds));
             }
-            q.push(")");
+            sql += &format!(" AND state IN ({})", ps.join(", "));
         }
         if let Some(kind) = &f.kind {
-            q.push(" AND kind = ").push_bind(kind.clone());
+            binds.push(V::S(kind));
+            sql += &format!(" AND kind = {}", param(&mut binds));
         }
-        if let Some(before) = f.before {
-            q.push(" AND id < ").push_bind(before.to_string());
+        let before = f.before.map(|b| b.to_string());
+        if let Some(before) = &before {
+            binds.push(V::S(before));
+            sql += &format!(" AND id < {}", param(&mut binds));
         }
-        q.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(f.limit));
-        let rows = q.build().fetch_all(&self.pool).await?;
+        binds.push(V::I(i64::from(f.limit)));
+        sql += &format!(" ORDER BY id DESC LIMIT {}", param(&mut binds));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in &binds {
+            query = match *b {
+                V::I(i) => query.bind(i),
+                V::S(s) => query.bind(s.to_owned()),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(job_from_row).collect()
     }
 
@@ -179,6 +193,20 @@ impl Store {
         let rows = q!("SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'queued' ORDER BY run_at")
             .fetch_all(&self.pool)
             .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Queued jobs untouched since `before`, oldest first, at most `limit`: the ones a
+    /// transport may have lost, to publish again (transports drop duplicates).
+    pub async fn stale_queued_jobs(&self, before: Millis, limit: u32) -> Result<Vec<Job>> {
+        let rows = q!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND updated_at < $1
+             ORDER BY updated_at LIMIT $2"
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(job_from_row).collect()
     }
 
@@ -512,7 +540,7 @@ enum V<'a> {
     S(&'a str),
 }
 
-fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Job> {
+fn job_from_row(r: &sqlx::any::AnyRow) -> Result<Job> {
     let id: String = r.try_get("id")?;
     let owner: String = r.try_get("owner_id")?;
     let params: String = r.try_get("params")?;
@@ -527,7 +555,7 @@ fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Job> {
         params: serde_json::from_str(&params).map_err(corrupt)?,
         input_file_ids: serde_json::from_str(&inputs).map_err(corrupt)?,
         state: state.parse().map_err(corrupt)?,
-        priority: r.try_get("priority")?,
+        priority: r.try_get::<i64, _>("priority")? as i32,
         attempt: r.try_get::<i64, _>("attempt")? as u32,
         max_attempts: r.try_get::<i64, _>("max_attempts")? as u32,
         run_at: r.try_get("run_at")?,

@@ -67,7 +67,7 @@ impl Store {
     }
 }
 
-fn user_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<User> {
+fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User> {
     let id: String = r.try_get("id")?;
     Ok(User {
         id: id.parse().map_err(corrupt)?,

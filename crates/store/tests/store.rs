@@ -4,11 +4,53 @@
 use forklift_domain::{JobId, JobState, Role, now_ms};
 use forklift_store::{CancelOutcome, JobFilter, NewJob, NewOutput, Store, StoreError};
 
-async fn store() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    (Store::open(&url).await.unwrap(), dir)
+/// A fresh database of either backend; the guard keeps its files alive.
+enum Db {
+    Sqlite,
+    Postgres,
 }
+
+async fn store(db: Db) -> (Store, Option<tempfile::TempDir>) {
+    match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("t.db").display());
+            (Store::open(&url).await.unwrap(), Some(dir))
+        }
+        Db::Postgres => {
+            let url = forklift_testkit::Postgres::shared().database();
+            (Store::open(&url).await.unwrap(), None)
+        }
+    }
+}
+
+/// Runs one test body against SQLite and against PostgreSQL.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Db::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Db::Postgres).await
+            })*
+        }
+    };
+}
+
+on_both!(
+    a_duplicate_claim_is_dropped_and_a_stale_token_changes_nothing,
+    a_manual_retry_starts_afresh_and_records_outputs_once,
+    cancel_queued_at_once_and_running_by_request,
+    recovery_fails_jobs_out_of_attempts_and_respects_live_leases,
+    release_does_not_spend_the_attempt_and_claims_respect_run_at,
+    idempotency_keys_are_per_owner_and_must_match,
+    lists_filter_and_page,
+);
 
 async fn new_job(s: &Store, key: Option<&str>) -> forklift_domain::Job {
     let user = match s
@@ -53,9 +95,8 @@ fn output(name: &str) -> NewOutput {
     }
 }
 
-#[tokio::test]
-async fn a_duplicate_claim_is_dropped_and_a_stale_token_changes_nothing() {
-    let (s, _d) = store().await;
+async fn a_duplicate_claim_is_dropped_and_a_stale_token_changes_nothing(db: Db) {
+    let (s, _d) = store(db).await;
     let job = new_job(&s, None).await;
     let now = now_ms();
     let first = s
@@ -133,9 +174,8 @@ async fn a_duplicate_claim_is_dropped_and_a_stale_token_changes_nothing() {
     assert!(done.version > current.version);
 }
 
-#[tokio::test]
-async fn a_manual_retry_starts_afresh_and_records_outputs_once() {
-    let (s, _d) = store().await;
+async fn a_manual_retry_starts_afresh_and_records_outputs_once(db: Db) {
+    let (s, _d) = store(db).await;
     let job = new_job(&s, None).await;
     let now = now_ms();
     s.claim(job.id, "w", "t1", now + 1000, now)
@@ -168,9 +208,8 @@ async fn a_manual_retry_starts_afresh_and_records_outputs_once() {
     assert!(files.iter().all(|f| f.source_job_id == Some(job.id)));
 }
 
-#[tokio::test]
-async fn cancel_queued_at_once_and_running_by_request() {
-    let (s, _d) = store().await;
+async fn cancel_queued_at_once_and_running_by_request(db: Db) {
+    let (s, _d) = store(db).await;
     let a = new_job(&s, None).await;
     let b = new_job(&s, None).await;
     let now = now_ms();
@@ -204,9 +243,8 @@ async fn cancel_queued_at_once_and_running_by_request() {
     ));
 }
 
-#[tokio::test]
-async fn recovery_fails_jobs_out_of_attempts_and_respects_live_leases() {
-    let (s, _d) = store().await;
+async fn recovery_fails_jobs_out_of_attempts_and_respects_live_leases(db: Db) {
+    let (s, _d) = store(db).await;
     let job = new_job(&s, None).await; // max_attempts = 2
     let now = now_ms();
     s.claim(job.id, "w", "t1", now + 10_000, now)
@@ -239,9 +277,8 @@ async fn recovery_fails_jobs_out_of_attempts_and_respects_live_leases() {
     );
 }
 
-#[tokio::test]
-async fn release_does_not_spend_the_attempt_and_claims_respect_run_at() {
-    let (s, _d) = store().await;
+async fn release_does_not_spend_the_attempt_and_claims_respect_run_at(db: Db) {
+    let (s, _d) = store(db).await;
     let job = new_job(&s, None).await;
     let now = now_ms();
     s.claim(job.id, "w", "t", now + 1000, now)
@@ -275,9 +312,8 @@ async fn release_does_not_spend_the_attempt_and_claims_respect_run_at() {
     );
 }
 
-#[tokio::test]
-async fn idempotency_keys_are_per_owner_and_must_match() {
-    let (s, _d) = store().await;
+async fn idempotency_keys_are_per_owner_and_must_match(db: Db) {
+    let (s, _d) = store(db).await;
     let a = new_job(&s, Some("k")).await;
     let again = NewJob {
         id: JobId::new(),
@@ -312,4 +348,50 @@ async fn idempotency_keys_are_per_owner_and_must_match() {
         s.insert_job(&theirs, now_ms()).await.unwrap().1,
         "keys are per owner"
     );
+}
+
+async fn lists_filter_and_page(db: Db) {
+    let (s, _d) = store(db).await;
+    let a = new_job(&s, None).await;
+    let b = new_job(&s, None).await;
+    let c = new_job(&s, None).await;
+    let now = now_ms();
+    s.claim(b.id, "w", "t", now + 1000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let all = s
+        .list_jobs(&JobFilter {
+            owner: Some(a.owner_id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [c.id, b.id, a.id]
+    );
+    let page = s
+        .list_jobs(&JobFilter {
+            owner: Some(a.owner_id),
+            before: Some(c.id),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.iter().map(|j| j.id).collect::<Vec<_>>(), [b.id]);
+    let running = s
+        .list_jobs(&JobFilter {
+            states: vec![JobState::Running],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 1);
+    let counts = s.count_jobs_by_state().await.unwrap();
+    assert!(counts.contains(&(JobState::Queued, 2)) && counts.contains(&(JobState::Running, 1)));
+    assert_eq!(s.queued_jobs().await.unwrap().len(), 2);
 }

@@ -11,5 +11,11 @@ async fn health_and_readiness_answer() {
     assert_eq!((status, body.as_str()), (200, "ready\n"));
     let (status, _) = http_get(app.http_addr, "/nope").await;
     assert_eq!(status, 404);
+    // The suite really runs the topology it says it does.
+    let backend = app.store.backend();
+    match mode() {
+        Mode::Unified => assert_eq!(backend, forklift_store::Backend::Sqlite),
+        Mode::Extracted => assert_eq!(backend, forklift_store::Backend::Postgres),
+    }
     app.stop().await;
 }

@@ -4,12 +4,10 @@ use crate::support::*;
 use forklift_rpc::v1 as pb;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// A running `forklift-web` child.
+/// A running unified `forklift-web` child.
 struct Server {
-    child: tokio::process::Child,
+    proc: Proc,
     grpc_addr: SocketAddr,
 }
 
@@ -17,30 +15,11 @@ impl Server {
     /// Starts the binary on free ports and waits for its start-up banner.
     async fn start(data_dir: &Path, extra: &[&str]) -> Self {
         let mut args = test_flags(data_dir);
-        args.remove(0);
         args.extend(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"].map(String::from));
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_forklift-web"))
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start forklift-web");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let grpc_addr = tokio::time::timeout(DEADLINE, async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(rest) = line.trim().strip_prefix("gRPC:") {
-                    return rest.split_whitespace().next().unwrap().parse().unwrap();
-                }
-            }
-            panic!("forklift-web exited before printing its gRPC address");
-        })
-        .await
-        .expect("start-up banner in time");
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, grpc_addr }
+        let proc = Proc::start(&binary("forklift-web"), &args, "Press Ctrl-C").await;
+        let grpc_addr = proc.addr("gRPC:");
+        Self { proc, grpc_addr }
     }
 
     async fn client(&self, data_dir: &Path) -> Client {
@@ -48,31 +27,13 @@ impl Server {
         Client::connect(self.grpc_addr, Some(token.trim())).await
     }
 
-    fn pid(&self) -> u32 {
-        self.child.id().expect("running")
-    }
-
     async fn kill9(mut self) {
-        self.child.start_kill().unwrap();
-        self.child.wait().await.unwrap();
+        self.proc.kill9().await;
     }
 
-    async fn terminate(mut self) -> ExitStatus {
-        signal(self.pid(), "TERM");
-        tokio::time::timeout(DEADLINE, self.child.wait())
-            .await
-            .expect("exit after SIGTERM in time")
-            .unwrap()
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        self.proc.terminate().await
     }
-}
-
-fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 async fn open_store(data_dir: &Path) -> forklift_store::Store {

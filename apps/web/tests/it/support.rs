@@ -197,37 +197,47 @@ pub fn is_final(j: &pb::Job) -> bool {
     )
 }
 
-/// The app running in-process on free ports with a fresh data directory.
+/// Which topology the suite runs against, from `FORKLIFT_TEST_MODE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One process: the web app hosting the jobs service (SQLite, in-process queue).
+    Unified,
+    /// Separate processes: jobs API, jobs worker and web app, over PostgreSQL and Redis.
+    Extracted,
+}
+
+pub fn mode() -> Mode {
+    match std::env::var("FORKLIFT_TEST_MODE").as_deref() {
+        Ok("extracted") => Mode::Extracted,
+        Ok("unified") | Err(_) => Mode::Unified,
+        Ok(other) => panic!("FORKLIFT_TEST_MODE={other:?}: expected unified or extracted"),
+    }
+}
+
+/// Forklift running on free ports with fresh data, in the suite's [`Mode`].
 pub struct TestApp {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub client: Client,
     pub store: forklift_store::Store,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    running: Running,
 }
 
-/// A plain HTTP/1.1 GET: the status code and body.
-pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    let status = buf.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+enum Running {
+    InProcess {
+        stop: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    },
+    Processes {
+        procs: Vec<Proc>,
+        _redis: forklift_testkit::Redis,
+    },
 }
 
 /// Flags every test app starts with: debug kinds on, short retries and leases.
 pub fn test_flags(data_dir: &std::path::Path) -> Vec<String> {
     [
-        "forklift-web",
         "--data-dir",
         data_dir.to_str().unwrap(),
         "--debug-kinds",
@@ -245,6 +255,114 @@ pub fn test_flags(data_dir: &std::path::Path) -> Vec<String> {
     .to_vec()
 }
 
+/// Path of one of the workspace's binaries (built beside `forklift-web`).
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_BIN_EXE_forklift-web")).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+/// A child process of ours, stopped with SIGTERM (and reaped) on drop.
+pub struct Proc {
+    pub child: tokio::process::Child,
+    /// The start-up banner's lines.
+    pub banner: Vec<String>,
+}
+
+impl Proc {
+    /// Starts `bin` with `args` and reads its banner up to the line starting with `last`.
+    pub async fn start(bin: &std::path::Path, args: &[String], last: &str) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(bin)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = Vec::new();
+        tokio::time::timeout(DEADLINE, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let done = line.trim_start().starts_with(last);
+                banner.push(line);
+                if done {
+                    return;
+                }
+            }
+            panic!(
+                "{} exited during start-up; it printed {banner:?}",
+                bin.display()
+            );
+        })
+        .await
+        .expect("start-up banner in time");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, banner }
+    }
+
+    /// The address after `label` in the banner, e.g. `gRPC:` or `Web:`.
+    pub fn addr(&self, label: &str) -> SocketAddr {
+        let line = self
+            .banner
+            .iter()
+            .find_map(|l| l.trim_start().strip_prefix(label))
+            .unwrap_or_else(|| panic!("no {label} in {:?}", self.banner));
+        let word = line.split_whitespace().next().unwrap();
+        word.trim_start_matches("http://").parse().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(self.pid(), "TERM");
+        tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("exit after SIGTERM in time")
+            .unwrap()
+    }
+
+    /// SIGKILL, then wait.
+    pub async fn kill9(&mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Starts a jobs-service process with `role` over the given database and Redis.
+pub async fn start_jobs(role: &str, common: &[String]) -> Proc {
+    let mut args = common.to_vec();
+    args.extend(
+        [
+            "--role",
+            role,
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ]
+        .map(String::from),
+    );
+    Proc::start(&binary("forklift-jobs"), &args, "HTTP:").await
+}
+
 impl TestApp {
     pub async fn start() -> Self {
         Self::start_with(&[]).await
@@ -253,31 +371,76 @@ impl TestApp {
     /// Starts with extra flags, e.g. `["--max-upload-mb", "1"]`.
     pub async fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut args = test_flags(dir.path());
-        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut common = test_flags(dir.path());
+        common.extend(extra.iter().map(|s| s.to_string()));
+        match mode() {
+            Mode::Unified => Self::unified(dir, common).await,
+            Mode::Extracted => Self::extracted(dir, common).await,
+        }
+    }
+
+    async fn unified(dir: tempfile::TempDir, common: Vec<String>) -> Self {
+        let mut args = vec!["forklift-web".to_owned()];
+        args.extend(common);
         let cfg: forklift_config::WebConfig = forklift_config::parse_from(args).expect("config");
         let app = forklift_web::build(&cfg).await.expect("build app");
-        let store = app.store().clone();
-        let token = std::fs::read_to_string(app.admin_token_file().expect("first start"))
-            .unwrap()
-            .trim()
-            .to_owned();
+        let store = app.store().expect("unified").clone();
+        let token = std::fs::read_to_string(app.admin_token_file().expect("first start")).unwrap();
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (http_addr, grpc_addr) = (http.local_addr().unwrap(), grpc.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(forklift_web::serve(app, http, grpc, async {
+        let task = tokio::spawn(forklift_web::serve(app, http, Some(grpc), async {
             rx.await.ok();
         }));
-        let client = Client::connect(grpc_addr, Some(&token)).await;
+        let client = Client::connect(grpc_addr, Some(token.trim())).await;
         Self {
             grpc_addr,
             http_addr,
             client,
             store,
             _dir: dir,
-            stop: Some(tx),
-            task: Some(task),
+            running: Running::InProcess { stop: tx, task },
+        }
+    }
+
+    async fn extracted(dir: tempfile::TempDir, mut common: Vec<String>) -> Self {
+        let redis = forklift_testkit::Redis::start();
+        let database = forklift_testkit::Postgres::shared().database();
+        common.extend([
+            "--database-url".to_owned(),
+            database.clone(),
+            "--redis-url".to_owned(),
+            redis.url(),
+        ]);
+        let api = start_jobs("api", &common).await;
+        let worker = start_jobs("worker", &common).await;
+        let grpc_addr = api.addr("gRPC:");
+        let mut web_args = common.clone();
+        web_args.extend(
+            [
+                "--jobs-url",
+                &format!("http://{grpc_addr}"),
+                "--http-addr",
+                "127.0.0.1:0",
+            ]
+            .map(String::from),
+        );
+        let web = Proc::start(&binary("forklift-web"), &web_args, "Press Ctrl-C").await;
+        let http_addr = web.addr("Web:");
+        let store = forklift_store::Store::open(&database).await.unwrap();
+        let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+        let client = Client::connect(grpc_addr, Some(token.trim())).await;
+        Self {
+            grpc_addr,
+            http_addr,
+            client,
+            store,
+            _dir: dir,
+            running: Running::Processes {
+                procs: vec![web, worker, api],
+                _redis: redis,
+            },
         }
     }
 
@@ -294,14 +457,24 @@ impl TestApp {
         Client::connect(self.grpc_addr, Some(&token)).await
     }
 
-    /// Shuts down gracefully and checks that `serve` returned Ok.
-    pub async fn stop(mut self) {
-        self.stop.take().unwrap().send(()).ok();
-        tokio::time::timeout(DEADLINE, self.task.take().unwrap())
-            .await
-            .expect("shutdown in time")
-            .unwrap()
-            .unwrap();
+    /// Shuts down gracefully and checks that every part stopped cleanly.
+    pub async fn stop(self) {
+        match self.running {
+            Running::InProcess { stop, task } => {
+                stop.send(()).ok();
+                tokio::time::timeout(DEADLINE, task)
+                    .await
+                    .expect("shutdown in time")
+                    .unwrap()
+                    .unwrap();
+            }
+            Running::Processes { mut procs, _redis } => {
+                for p in &mut procs {
+                    let status = p.terminate().await;
+                    assert!(status.success(), "clean exit: {status:?}");
+                }
+            }
+        }
     }
 }
 
@@ -392,4 +565,20 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .get_details_bad_request()
         .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
         .unwrap_or_default()
+}
+
+/// A plain HTTP/1.1 GET: the status code and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let status = buf.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }

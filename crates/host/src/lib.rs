@@ -1,0 +1,280 @@
+#![doc = include_str!("../README.md")]
+
+mod http;
+
+pub use http::{MetricsLayer, health_router, metrics_text};
+
+use anyhow::Context;
+use forklift_blob::Blobs;
+use forklift_config::CommonConfig;
+use forklift_domain::Role as UserRole;
+use forklift_engine::auth::{Authenticator, create_user_with_token};
+use forklift_engine::{Engine, EngineConfig, GrpcApi};
+use forklift_kinds::KindsConfig;
+use forklift_queue::{
+    EventBus, InProcessBus, InProcessTransport, RedisBus, RedisTransport, Transport,
+};
+use forklift_store::{Backend, Store};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The jobs service's parts, assembled.
+pub struct JobsHost {
+    engine: Engine,
+    api: GrpcApi,
+    admin_token_file: Option<PathBuf>,
+}
+
+/// What a process does with a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// Serve the Files and Jobs gRPC API.
+    pub api: bool,
+    /// Run jobs from the configured queues.
+    pub workers: bool,
+}
+
+impl From<forklift_config::Role> for Roles {
+    fn from(r: forklift_config::Role) -> Self {
+        use forklift_config::Role::*;
+        Roles {
+            api: matches!(r, Api | Both),
+            workers: matches!(r, Worker | Both),
+        }
+    }
+}
+
+/// Where a host listens.
+pub struct Listeners {
+    /// gRPC API (with the `api` role).
+    pub grpc: Option<TcpListener>,
+    /// `/healthz`, `/readyz`, `/metrics`; None when the caller serves HTTP itself.
+    pub http: Option<TcpListener>,
+}
+
+impl JobsHost {
+    /// Assembles the parts from configuration. With `bootstrap`, the first start on an
+    /// empty database creates `admin@localhost` and writes its API token to
+    /// `<data dir>/admin-token` (owner-readable only; never logged).
+    pub async fn build(c: &CommonConfig, bootstrap: bool) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&c.data_dir).with_context(|| {
+            format!("FORKLIFT_DATA_DIR: cannot create {}", c.data_dir.display())
+        })?;
+        let store = Store::open(&c.database_url())
+            .await
+            .context("FORKLIFT_DATABASE_URL: cannot open the database")?;
+        let blobs = Blobs::local(&c.data_dir.join("files"))
+            .context("FORKLIFT_DATA_DIR: cannot use file storage")?;
+        let (transport, bus): (Arc<dyn Transport>, Arc<dyn EventBus>) = match &c.redis_url {
+            Some(url) => (
+                Arc::new(
+                    RedisTransport::connect(url)
+                        .await
+                        .context("FORKLIFT_REDIS_URL: cannot connect")?,
+                ),
+                Arc::new(
+                    RedisBus::connect(url)
+                        .await
+                        .context("FORKLIFT_REDIS_URL: cannot connect")?,
+                ),
+            ),
+            None => (
+                Arc::new(InProcessTransport::new()),
+                Arc::new(InProcessBus::default()),
+            ),
+        };
+        let registry = forklift_kinds::registry(&KindsConfig {
+            debug_kinds: c.debug_kinds,
+            image: forklift_kinds::image::ImageLimits {
+                max_input_bytes: c.image_max_input_mb * 1024 * 1024,
+                max_pixels: c.image_max_megapixels * 1_000_000,
+                ..Default::default()
+            },
+        });
+        let engine_cfg = EngineConfig {
+            worker_name: c.worker_name(),
+            queues: c.queue_slots(&registry.queues()),
+            cpu_threads: c
+                .cpu_threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            lease: c.lease,
+            grace: c.shutdown_grace,
+            retry_base: c.retry_base,
+            retry_max: c.retry_max,
+            reconcile_every: c.reconcile_every,
+            max_upload_bytes: c.max_upload_mb * 1024 * 1024,
+            // Only an embedded database with an in-process queue is this process's alone.
+            exclusive_store: store.backend() == Backend::Sqlite && c.redis_url.is_none(),
+        };
+        let auth = Authenticator::new(store.clone(), c.service_token.clone());
+        let admin_token_file = if bootstrap {
+            bootstrap_admin(&store, &c.data_dir).await?
+        } else {
+            None
+        };
+        let engine = Engine::new(store, blobs, transport, bus, registry, engine_cfg);
+        let api = GrpcApi::new(engine.clone(), auth);
+        Ok(Self {
+            engine,
+            api,
+            admin_token_file,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The record (for tests and administration: accounts, tokens).
+    pub fn store(&self) -> &Store {
+        self.engine.store()
+    }
+
+    /// Where the first admin's API token was written, if this start created it.
+    pub fn admin_token_file(&self) -> Option<&PathBuf> {
+        self.admin_token_file.as_ref()
+    }
+
+    /// Serves what `roles` asks on `listeners` until `shutdown` resolves; then stops
+    /// claiming, lets running jobs finish within the grace period (requeueing the
+    /// rest), ends open streams and stops the servers.
+    pub async fn run(
+        self,
+        listeners: Listeners,
+        roles: Roles,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let engine = self.engine;
+        let workers = if roles.workers {
+            engine.recover().await.context("recovering jobs at start")?;
+            Some(engine.start_workers())
+        } else {
+            None
+        };
+        let stop = CancellationToken::new();
+        let mut servers = tokio::task::JoinSet::new();
+        if let (true, Some(grpc)) = (roles.api, listeners.grpc) {
+            let server = grpc_server(&self.api, &engine)
+                .await?
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(grpc),
+                    stop.clone().cancelled_owned(),
+                );
+            servers.spawn(async move { server.await.context("gRPC server") });
+        }
+        if let Some(http) = listeners.http {
+            let router = health_router(engine.clone());
+            let server =
+                axum::serve(http, router).with_graceful_shutdown(stop.clone().cancelled_owned());
+            servers.spawn(async move { server.await.context("HTTP server") });
+        }
+        shutdown.await;
+        tracing::info!("shutdown requested");
+        if let Some(w) = workers {
+            w.drain().await;
+        }
+        engine.close_streams();
+        stop.cancel();
+        let joined = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(r) = servers.join_next().await {
+                r.context("server task")??;
+            }
+            anyhow::Ok(())
+        })
+        .await;
+        match joined {
+            Ok(r) => r?,
+            Err(_) => tracing::warn!("servers did not stop within 10s; exiting anyway"),
+        }
+        engine.store().close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The gRPC server: Files, Jobs, health and reflection (v1 and v1alpha: grpcurl
+/// before 1.9 and many tools only speak v1alpha).
+async fn grpc_server(
+    api: &GrpcApi,
+    engine: &Engine,
+) -> anyhow::Result<
+    tonic::transport::server::Router<
+        tower::layer::util::Stack<MetricsLayer, tower::layer::util::Identity>,
+    >,
+> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<forklift_rpc::v1::jobs_server::JobsServer<GrpcApi>>()
+        .await;
+    health_reporter
+        .set_serving::<forklift_rpc::v1::files_server::FilesServer<GrpcApi>>()
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(forklift_rpc::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok(tonic::transport::Server::builder()
+        .layer(MetricsLayer::new(engine.metrics().clone(), "grpc"))
+        .add_service(health_service)
+        .add_service(
+            reflection()
+                .build_v1()
+                .context("building gRPC reflection")?,
+        )
+        .add_service(
+            reflection()
+                .build_v1alpha()
+                .context("building gRPC reflection")?,
+        )
+        .add_service(api.files_server())
+        .add_service(api.jobs_server()))
+}
+
+async fn bootstrap_admin(store: &Store, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let (_, token) =
+        create_user_with_token(store, "admin@localhost", UserRole::Admin, "first start").await?;
+    let path = data_dir.join("admin-token");
+    write_private(&path, &format!("{token}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(path))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(contents.as_bytes())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,321 @@
+//! The Redis transport and event bus (extracted mode), on the `redis` crate.
+//!
+//! Per queue, two sorted sets whose members are job ids:
+//! - `forklift:q:<queue>:ready` — due jobs, scored by priority, then by publish time;
+//! - `forklift:q:<queue>:delayed` — future jobs, scored by `run_at`; the member is
+//!   `<priority>:<job id>` so that promotion keeps the priority.
+//!
+//! `ZADD NX` keeps a job in a queue at most once, so republishing (the reconciler does,
+//! for every job the database says is queued) never duplicates. Promotion of due
+//! delayed jobs moves at most [`PROMOTE_BATCH`] per call, so a backlog of any size
+//! drains (an unbounded promotion in one Lua `unpack` fails past ~8,000 entries).
+//!
+//! The transport is only transport: the database is the record, a claim is a
+//! conditional update, and anything Redis loses is republished by the reconciler.
+
+use crate::{Delivery, EventBus, QueueError, Transport};
+use async_trait::async_trait;
+use forklift_domain::{Event, JobId, Millis, now_ms};
+use futures::StreamExt;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::{Mutex, broadcast, mpsc};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+/// Most delayed jobs promoted to ready per fetch.
+pub const PROMOTE_BATCH: usize = 100;
+
+/// Longest a consumer blocks waiting for work before looking at delayed jobs again.
+const MAX_BLOCK: Duration = Duration::from_secs(2);
+
+/// Publishes a delivery: into `delayed` if in the future, else into `ready`, unless it
+/// is already waiting in `ready`.
+const PUBLISH: &str = r"
+local ready, delayed = KEYS[1], KEYS[2]
+local id, prio, score, run_at, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+if redis.call('ZSCORE', ready, id) then return 0 end
+if run_at > now then
+  redis.call('ZADD', delayed, 'NX', run_at, prio .. ':' .. id)
+else
+  redis.call('ZREM', delayed, prio .. ':' .. id)
+  redis.call('ZADD', ready, 'NX', score, id)
+end
+return 1
+";
+
+/// Promotes up to ARGV[2] due delayed jobs, then pops the best ready one.
+/// Returns {id or false, next delayed due time or false}.
+const FETCH: &str = r"
+local ready, delayed = KEYS[1], KEYS[2]
+local now, batch = tonumber(ARGV[1]), tonumber(ARGV[2])
+local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, batch)
+for _, m in ipairs(due) do
+  local sep = string.find(m, ':', 1, true)
+  local prio = tonumber(string.sub(m, 1, sep - 1))
+  local id = string.sub(m, sep + 1)
+  redis.call('ZREM', delayed, m)
+  redis.call('ZADD', ready, 'NX', (100 - prio) * 1e13 + now, id)
+end
+local popped = redis.call('ZPOPMIN', ready)
+local next_due = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+return {popped[1] or false, next_due[2] or false}
+";
+
+fn keys(queue: &str) -> (String, String) {
+    (
+        format!("forklift:q:{queue}:ready"),
+        format!("forklift:q:{queue}:delayed"),
+    )
+}
+
+/// Ready score: priority first (higher sorts first), then publish time.
+fn ready_score(priority: i32, at: Millis) -> f64 {
+    f64::from(100 - priority.clamp(-100, 100)) * 1e13 + at as f64
+}
+
+fn backend(e: redis::RedisError) -> QueueError {
+    QueueError::Backend(e.to_string())
+}
+
+/// Deliveries through Redis, shared by every process of a deployment.
+pub struct RedisTransport {
+    client: redis::Client,
+    conn: ConnectionManager,
+    publish: redis::Script,
+    fetch: redis::Script,
+    /// One connection per consumed queue for the blocking pop, so it never holds up
+    /// other commands.
+    blocking: Mutex<HashMap<String, MultiplexedConnection>>,
+}
+
+impl RedisTransport {
+    /// Connects to Redis at `url` (e.g. `redis://127.0.0.1:6379/`).
+    pub async fn connect(url: &str) -> Result<Self, QueueError> {
+        let client = redis::Client::open(url).map_err(backend)?;
+        let conn = ConnectionManager::new(client.clone())
+            .await
+            .map_err(backend)?;
+        Ok(Self {
+            client,
+            conn,
+            publish: redis::Script::new(PUBLISH),
+            fetch: redis::Script::new(FETCH),
+            blocking: Mutex::default(),
+        })
+    }
+
+    /// Answers when Redis answers (readiness).
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        let mut c = self.conn.clone();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut c)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn blocking_conn(&self, queue: &str) -> Result<MultiplexedConnection, QueueError> {
+        let mut map = self.blocking.lock().await;
+        if let Some(c) = map.get(queue) {
+            return Ok(c.clone());
+        }
+        let c = self
+            .client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(backend)?;
+        map.insert(queue.to_owned(), c.clone());
+        Ok(c)
+    }
+}
+
+#[async_trait]
+impl Transport for RedisTransport {
+    async fn publish(&self, d: Delivery) -> Result<(), QueueError> {
+        let (ready, delayed) = keys(&d.queue);
+        let now = now_ms();
+        let mut c = self.conn.clone();
+        let _: i64 = self
+            .publish
+            .key(ready)
+            .key(delayed)
+            .arg(d.job_id.to_string())
+            .arg(d.priority.clamp(-100, 100))
+            .arg(ready_score(d.priority, now))
+            .arg(d.run_at)
+            .arg(now)
+            .invoke_async(&mut c)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn next(&self, queue: &str) -> Result<Delivery, QueueError> {
+        let (ready, delayed) = keys(queue);
+        loop {
+            let mut c = self.conn.clone();
+            let (id, next_due): (Option<String>, Option<f64>) = self
+                .fetch
+                .key(&ready)
+                .key(&delayed)
+                .arg(now_ms())
+                .arg(PROMOTE_BATCH)
+                .invoke_async(&mut c)
+                .await
+                .map_err(backend)?;
+            if let Some(id) = id {
+                return delivery(queue, &id);
+            }
+            // Nothing ready: block until something is published, or the next delayed
+            // job is due.
+            let wait = match next_due {
+                Some(due) => Duration::from_millis((due as i64 - now_ms()).clamp(10, 250) as u64),
+                None => MAX_BLOCK,
+            };
+            let mut b = self.blocking_conn(queue).await?;
+            let popped: Option<(String, String, f64)> = b
+                .bzpopmin(&ready, wait.as_secs_f64())
+                .await
+                .map_err(backend)?;
+            if let Some((_, id, _)) = popped {
+                return delivery(queue, &id);
+            }
+        }
+    }
+
+    async fn depth(&self, queue: &str) -> Result<u64, QueueError> {
+        let (ready, delayed) = keys(queue);
+        let mut c = self.conn.clone();
+        let (r, d): (u64, u64) = redis::pipe()
+            .zcard(ready)
+            .zcard(delayed)
+            .query_async(&mut c)
+            .await
+            .map_err(backend)?;
+        Ok(r + d)
+    }
+}
+
+fn delivery(queue: &str, id: &str) -> Result<Delivery, QueueError> {
+    let job_id: JobId = id.parse().map_err(|_| {
+        QueueError::Backend(format!("queue {queue} holds a malformed job id {id:?}"))
+    })?;
+    // Priority and run_at are the database's to know; the claim checks them.
+    Ok(Delivery {
+        job_id,
+        queue: queue.to_owned(),
+        priority: 0,
+        run_at: 0,
+    })
+}
+
+/// The channel every event goes through.
+const EVENTS: &str = "forklift:events";
+
+/// Events through Redis pub/sub: every process sees every event, so any web or API
+/// replica can stream any job, and any worker hears any cancel request.
+pub struct RedisBus {
+    local: broadcast::Sender<Event>,
+    outgoing: mpsc::UnboundedSender<Event>,
+    /// Stops the subscription when the bus is dropped.
+    _stop: DropGuard,
+}
+
+impl RedisBus {
+    /// Connects to Redis at `url` and starts relaying in both directions.
+    pub async fn connect(url: &str) -> Result<Self, QueueError> {
+        let client = redis::Client::open(url).map_err(backend)?;
+        let conn = ConnectionManager::new(client.clone())
+            .await
+            .map_err(backend)?;
+        let (local, _) = broadcast::channel(4096);
+        let (outgoing, rx) = mpsc::unbounded_channel();
+        tokio::spawn(publish_loop(conn, rx));
+        // Subscribe before returning, so nothing published after connect is missed.
+        let pubsub = subscribe(&client).await?;
+        let stop = CancellationToken::new();
+        tokio::spawn(subscribe_loop(client, pubsub, local.clone(), stop.clone()));
+        Ok(Self {
+            local,
+            outgoing,
+            _stop: stop.drop_guard(),
+        })
+    }
+}
+
+impl EventBus for RedisBus {
+    fn publish(&self, event: Event) {
+        let _ = self.outgoing.send(event);
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.local.subscribe()
+    }
+}
+
+/// Sends events in order; on failure logs and carries on (watchers resync).
+async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Event>) {
+    while let Some(event) = rx.recv().await {
+        let Ok(payload) = serde_json::to_string(&event) else {
+            continue;
+        };
+        if let Err(e) = conn.publish::<_, _, i64>(EVENTS, payload).await {
+            tracing::warn!(error = %e, "publishing an event to Redis failed: {e}");
+        }
+    }
+}
+
+async fn subscribe(client: &redis::Client) -> Result<redis::aio::PubSub, QueueError> {
+    let mut pubsub = client.get_async_pubsub().await.map_err(backend)?;
+    pubsub.subscribe(EVENTS).await.map_err(backend)?;
+    Ok(pubsub)
+}
+
+/// Relays Redis messages to local subscribers; reconnects when Redis goes away and
+/// tells subscribers to resync, since events may have been missed meanwhile.
+async fn subscribe_loop(
+    client: redis::Client,
+    mut pubsub: redis::aio::PubSub,
+    local: broadcast::Sender<Event>,
+    stop: CancellationToken,
+) {
+    loop {
+        {
+            let mut messages = pubsub.on_message();
+            loop {
+                let msg = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    m = messages.next() => m,
+                };
+                let Some(msg) = msg else { break };
+                let Ok(payload) = msg.get_payload::<String>() else {
+                    continue;
+                };
+                match serde_json::from_str::<Event>(&payload) {
+                    Ok(ev) => {
+                        let _ = local.send(ev);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "ignoring a malformed event: {e}"),
+                }
+            }
+        }
+        tracing::warn!("lost the Redis event subscription; reconnecting");
+        let mut delay = Duration::from_millis(100);
+        pubsub = loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            match subscribe(&client).await {
+                Ok(p) => break p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "resubscribing to Redis failed: {e}");
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        let _ = local.send(Event::Resync);
+    }
+}

@@ -1,0 +1,330 @@
+#![doc = include_str!("../README.md")]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// How long a server may take to become ready.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// A free loopback port (the OS picks it; it stays free until a server binds it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// Starts `argv` under a shell watchdog that stops it (SIGTERM, then SIGKILL) once the
+/// test process is gone, and waits until a line of its output contains `ready`.
+fn spawn_watched(argv: &[String], ready: &str, log: &Path) -> Child {
+    let quoted: Vec<String> = argv
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    // The server's output goes to a log file; `tail -F` feeds it back so that the
+    // ready line can be awaited without polling.
+    let script = format!(
+        "{cmd} >>'{log}' 2>&1 & srv=$!\n\
+         trap 'kill -TERM $srv 2>/dev/null; wait $srv; exit 0' TERM INT\n\
+         while kill -0 {parent} 2>/dev/null && kill -0 $srv 2>/dev/null; do sleep 0.5 & wait $!; done\n\
+         kill -TERM $srv 2>/dev/null; sleep 2; kill -KILL $srv 2>/dev/null; wait $srv",
+        cmd = quoted.join(" "),
+        log = log.display(),
+        parent = std::process::id(),
+    );
+    std::fs::write(log, b"").expect("create server log");
+    let mut tail = Command::new("tail")
+        .args(["-F", "-n", "+1"])
+        .arg(log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tail the server log");
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the server watchdog");
+    let lines = BufReader::new(tail.stdout.take().expect("tail stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let needle = ready.to_owned();
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            if line.contains(&needle) {
+                let _ = tx.send(());
+                return;
+            }
+        }
+    });
+    let ok = rx.recv_timeout(READY_WITHIN).is_ok();
+    let _ = tail.kill();
+    let _ = tail.wait();
+    assert!(
+        ok,
+        "{} did not become ready; its log:\n{}",
+        argv[0],
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+    child
+}
+
+/// Stops a watchdog and so its server, and reaps it.
+fn stop_watched(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
+/// A PostgreSQL server on a free port with a throwaway data directory.
+pub struct Postgres {
+    port: u16,
+    watchdog: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Postgres {
+    /// One server for the whole test process, started on first use.
+    pub fn shared() -> &'static Postgres {
+        static SHARED: OnceLock<Postgres> = OnceLock::new();
+        SHARED.get_or_init(Postgres::start)
+    }
+
+    /// A server of its own (stopped on drop).
+    pub fn start() -> Postgres {
+        let bin = pg_bin_dir();
+        let dir = tempfile::Builder::new()
+            .prefix("forklift-pg")
+            .tempdir()
+            .expect("temp dir");
+        let data = dir.path().join("data");
+        let as_root = running_as_root();
+        if as_root {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status();
+            assert!(
+                ok.map(|s| s.success()).unwrap_or(false),
+                "chown the PostgreSQL directory"
+            );
+        }
+        let as_pg = |argv: Vec<String>| -> Vec<String> {
+            if as_root {
+                let mut v = vec![
+                    "runuser".into(),
+                    "-u".into(),
+                    "postgres".into(),
+                    "--".into(),
+                ];
+                v.extend(argv);
+                v
+            } else {
+                argv
+            }
+        };
+        let initdb = as_pg(vec![
+            bin.join("initdb").display().to_string(),
+            "-D".into(),
+            data.display().to_string(),
+            "-U".into(),
+            "forklift".into(),
+            "--auth=trust".into(),
+            "-E".into(),
+            "UTF8".into(),
+            "--no-sync".into(),
+        ]);
+        let out = Command::new(&initdb[0])
+            .args(&initdb[1..])
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let server = as_pg(vec![
+            bin.join("postgres").display().to_string(),
+            "-D".into(),
+            data.display().to_string(),
+            "-p".into(),
+            port.to_string(),
+            "-k".into(),
+            dir.path().display().to_string(),
+            "-c".into(),
+            "listen_addresses=127.0.0.1".into(),
+            // Throwaway data: durability costs time and buys nothing here.
+            "-c".into(),
+            "fsync=off".into(),
+            "-c".into(),
+            "synchronous_commit=off".into(),
+            "-c".into(),
+            "full_page_writes=off".into(),
+            "-c".into(),
+            "max_connections=300".into(),
+        ]);
+        let log = dir.path().join("server.log");
+        if as_root {
+            let _ = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path())
+                .status();
+        }
+        let watchdog = spawn_watched(&server, "ready to accept connections", &log);
+        Postgres {
+            port,
+            watchdog,
+            _dir: dir,
+        }
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Creates a fresh, empty database and returns its URL.
+    pub fn database(&self) -> String {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let out = Command::new(pg_bin_dir().join("createdb"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "forklift",
+                &name,
+            ])
+            .output()
+            .expect("run createdb");
+        assert!(
+            out.status.success(),
+            "createdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("postgres://forklift@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        stop_watched(&mut self.watchdog);
+    }
+}
+
+/// The directory of the newest installed PostgreSQL's server programs.
+fn pg_bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("FORKLIFT_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                .filter(|p| p.join("postgres").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    versions.pop().expect(
+        "PostgreSQL server programs not found under /usr/lib/postgresql \
+         (apt-get install postgresql, or set FORKLIFT_PG_BIN)",
+    )
+}
+
+/// A Redis server on a free port, configured as Forklift's queue needs it.
+pub struct Redis {
+    port: u16,
+    watchdog: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    /// A server of its own (stopped on drop).
+    pub fn start() -> Redis {
+        let dir = tempfile::Builder::new()
+            .prefix("forklift-redis")
+            .tempdir()
+            .expect("temp dir");
+        let port = free_port();
+        let watchdog = Self::spawn(dir.path(), port);
+        Redis {
+            port,
+            watchdog,
+            dir,
+        }
+    }
+
+    fn spawn(dir: &Path, port: u16) -> Child {
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).expect("redis data dir");
+        let argv: Vec<String> = [
+            "redis-server",
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            &data.display().to_string(),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--maxmemory-policy",
+            "noeviction",
+            "--save",
+            "",
+        ]
+        .map(String::from)
+        .to_vec();
+        spawn_watched(
+            &argv,
+            "Ready to accept connections",
+            &dir.join(format!("server-{port}-{}.log", next())),
+        )
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Stops the server, deletes its data, and starts a new one on the same port:
+    /// Redis losing everything it held.
+    pub fn restart_empty(&mut self) {
+        stop_watched(&mut self.watchdog);
+        std::fs::remove_dir_all(self.dir.path().join("data")).expect("delete redis data");
+        self.watchdog = Self::spawn(self.dir.path(), self.port);
+    }
+}
+
+fn next() -> u32 {
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        stop_watched(&mut self.watchdog);
+    }
+}

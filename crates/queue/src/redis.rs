@@ -121,9 +121,13 @@ impl RedisTransport {
         if let Some(c) = map.get(queue) {
             return Ok(c.clone());
         }
+        // Responses to a blocking pop take up to MAX_BLOCK: the default response
+        // timeout would cut them off.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(Some(MAX_BLOCK + Duration::from_secs(5)));
         let c = self
             .client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(backend)?;
         map.insert(queue.to_owned(), c.clone());
@@ -175,10 +179,15 @@ impl Transport for RedisTransport {
                 None => MAX_BLOCK,
             };
             let mut b = self.blocking_conn(queue).await?;
-            let popped: Option<(String, String, f64)> = b
-                .bzpopmin(&ready, wait.as_secs_f64())
-                .await
-                .map_err(backend)?;
+            let popped: Option<(String, String, f64)> =
+                match b.bzpopmin(&ready, wait.as_secs_f64()).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        // This connection does not reconnect by itself: open a new one next time.
+                        self.blocking.lock().await.remove(queue);
+                        return Err(backend(e));
+                    }
+                };
             if let Some((_, id, _)) = popped {
                 return delivery(queue, &id);
             }

@@ -1,0 +1,274 @@
+//! Fault tests of the extracted topology — jobs API and workers as separate processes
+//! over a real PostgreSQL and Redis: workers killed mid-job, Redis losing its data,
+//! SIGTERM with work in flight, duplicate deliveries, and churn under load.
+
+#[path = "../it/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use forklift_domain::{Event, JobState};
+use forklift_queue::{Delivery, EventBus, RedisBus, RedisTransport, Transport};
+use forklift_rpc::v1 as pb;
+use std::collections::HashSet;
+use support::*;
+
+/// A deployment: Redis, a fresh database, the jobs API, and workers started on demand.
+struct Cluster {
+    redis: forklift_testkit::Redis,
+    common: Vec<String>,
+    _api: Proc,
+    client: Client,
+    store: forklift_store::Store,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let redis = forklift_testkit::Redis::start();
+        let database = forklift_testkit::Postgres::shared().database();
+        let mut common = test_flags(dir.path());
+        common.extend([
+            "--database-url".to_owned(),
+            database.clone(),
+            "--redis-url".to_owned(),
+            redis.url(),
+        ]);
+        let api = start_jobs("api", &common).await;
+        let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+        let client = Client::connect(api.addr("gRPC:"), Some(token.trim())).await;
+        let store = forklift_store::Store::open(&database).await.unwrap();
+        Self {
+            redis,
+            common,
+            _api: api,
+            client,
+            store,
+            dir,
+        }
+    }
+
+    /// A worker consuming the debug queue with `slots` slots, named `name`.
+    async fn worker(&self, name: &str, slots: usize) -> Proc {
+        let mut args = self.common.clone();
+        args.extend([
+            "--queues".to_owned(),
+            format!("debug={slots}"),
+            "--worker-name".to_owned(),
+            name.to_owned(),
+        ]);
+        start_jobs("worker", &args).await
+    }
+
+    async fn submit_sleeps(&self, n: usize, ms: u32) -> Vec<String> {
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            ids.push(
+                self.client
+                    .submit(submit(sleep_params(ms), &[]))
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        ids
+    }
+
+    /// Waits until every job in `ids` has succeeded, as seen on the event bus.
+    async fn all_succeed(&self, ids: &[String]) {
+        let bus = RedisBus::connect(&self.redis.url()).await.unwrap();
+        let mut rx = bus.subscribe();
+        let mut pending: HashSet<String> = ids.iter().cloned().collect();
+        // Subscribed first, so anything finishing from now on is seen; then drop what
+        // has already finished.
+        for id in ids {
+            let j = self
+                .store
+                .get_job(id.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            if j.state == JobState::Succeeded {
+                pending.remove(id);
+            }
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(120), async {
+            while !pending.is_empty() {
+                match rx.recv().await {
+                    Ok(Event::JobChanged(j)) if j.state == JobState::Succeeded => {
+                        pending.remove(&j.id.to_string());
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("event stream broke: {e}"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{} jobs never succeeded", pending.len()));
+    }
+
+    /// Every job succeeded with exactly one output file, and the file count matches.
+    async fn check_outputs_once(&self, ids: &[String]) {
+        for id in ids {
+            let j = self.client.get(id).await.unwrap();
+            assert_eq!(j.state(), pb::JobState::Succeeded, "{j:#?}");
+            assert_eq!(j.outputs.len(), 1, "{j:#?}");
+            let stored = std::fs::read_dir(self.dir.path().join("files/jobs").join(id))
+                .unwrap()
+                .count();
+            assert_eq!(stored, 1, "one output object for {id}");
+        }
+        let owner = self
+            .store
+            .get_job(ids[0].parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .owner_id;
+        let files = self.store.list_files(owner, None, 10_000).await.unwrap();
+        assert_eq!(files.len(), ids.len(), "one output record per job");
+    }
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_job_and_the_job_completes_on_another() {
+    let c = Cluster::start().await;
+    let mut a = c.worker("worker-a", 1).await;
+    let job = c.submit_sleeps(1, 2_000).await.remove(0);
+    let running = c
+        .client
+        .watch_until(&job, |j| j.state() == pb::JobState::Running)
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(running.attempt, 1);
+    a.kill9().await;
+    let _b = c.worker("worker-b", 1).await;
+    let done = c.client.watch_to_end(&job).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
+    assert_eq!(
+        done.attempt, 2,
+        "the killed attempt counts; the second one ran"
+    );
+    let j = c
+        .store
+        .get_job(job.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(j.worker.as_deref(), Some("worker-b"));
+    let (_, body) = c.client.download(&done.outputs[0].file_id).await.unwrap();
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        "slept 2000 ms on attempt 2\n"
+    );
+    let stored = std::fs::read_dir(c.dir.path().join("files/jobs").join(&job))
+        .unwrap()
+        .count();
+    assert_eq!(stored, 1, "outputs exist once");
+}
+
+#[tokio::test]
+async fn redis_restarting_empty_loses_no_committed_job() {
+    let mut c = Cluster::start().await;
+    let _w = c.worker("worker-a", 2).await;
+    let ids = c.submit_sleeps(20, 200).await;
+    // Most jobs are waiting in Redis when it loses everything.
+    c.redis.restart_empty();
+    c.all_succeed(&ids).await;
+    c.check_outputs_once(&ids).await;
+}
+
+#[tokio::test]
+async fn sigterm_lets_running_jobs_finish_and_queued_ones_wait_for_the_next_worker() {
+    let c = Cluster::start().await;
+    let mut a = c.worker("worker-a", 2).await;
+    let ids = c.submit_sleeps(5, 1_500).await;
+    c.client
+        .watch_until(&ids[0], |j| j.state() == pb::JobState::Running)
+        .await;
+    c.client
+        .watch_until(&ids[1], |j| j.state() == pb::JobState::Running)
+        .await;
+    let status = a.terminate().await;
+    assert!(status.success(), "clean exit: {status:?}");
+    let mut states = Vec::new();
+    for id in &ids {
+        states.push(
+            c.store
+                .get_job(id.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+        );
+    }
+    assert_eq!(
+        states.iter().filter(|s| **s == JobState::Succeeded).count(),
+        2,
+        "{states:?}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| **s == JobState::Queued).count(),
+        3,
+        "{states:?}"
+    );
+    let _b = c.worker("worker-b", 2).await;
+    c.all_succeed(&ids).await;
+    c.check_outputs_once(&ids).await;
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_never_run_a_job_twice() {
+    let c = Cluster::start().await;
+    let _a = c.worker("worker-a", 4).await;
+    let _b = c.worker("worker-b", 4).await;
+    let ids = c.submit_sleeps(24, 300).await;
+    // Publish every job again and again while they run: each must still run once.
+    let t = RedisTransport::connect(&c.redis.url()).await.unwrap();
+    for _ in 0..5 {
+        for id in &ids {
+            t.publish(Delivery {
+                job_id: id.parse().unwrap(),
+                queue: "debug".into(),
+                priority: 0,
+                run_at: 0,
+            })
+            .await
+            .unwrap();
+        }
+    }
+    c.all_succeed(&ids).await;
+    for id in &ids {
+        let j = c.store.get_job(id.parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!(j.attempt, 1, "job {id} was claimed once");
+    }
+    c.check_outputs_once(&ids).await;
+}
+
+#[tokio::test]
+async fn a_thousand_jobs_with_workers_killed_every_second_all_succeed_once() {
+    let c = Cluster::start().await;
+    let ids = c.submit_sleeps(1_000, 20).await;
+    let done = c.all_succeed(&ids);
+    tokio::pin!(done);
+    let mut workers = vec![c.worker("w-0", 8).await, c.worker("w-1", 8).await];
+    let mut n = 2;
+    let mut kills = 0;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(1_500));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = &mut done => break,
+            _ = tick.tick() => {
+                // Churn: kill the oldest worker outright and start a fresh one.
+                workers.remove(0).kill9().await;
+                kills += 1;
+                workers.push(c.worker(&format!("w-{n}"), 8).await);
+                n += 1;
+            }
+        }
+    }
+    assert!(kills >= 1, "at least one worker was killed mid-run");
+    c.check_outputs_once(&ids).await;
+}

@@ -12,8 +12,12 @@ default:
 run *args:
     cargo run -p forklift-web -- {{args}}
 
+# Run Forklift extracted: Redis, PostgreSQL, jobs API, a worker and the web app; Ctrl-C stops all.
+dev:
+    CARGO_TARGET_DIR="{{target}}" scripts/dev.sh
+
 # The whole suite: formatting, lints, every test (the end-to-end suite in both modes), and the README's grpcurl example.
-test: lint test-rust test-extracted test-readme
+test: lint test-rust test-extracted test-dev test-readme
 
 # Type-check everything quickly.
 check:
@@ -37,6 +41,11 @@ test-rust *args:
 test-extracted *args:
     cargo build --workspace --bins
     FORKLIFT_TEST_MODE=extracted cargo test -p forklift-web --test it {{args}}
+
+# Bring `just dev` up from scratch, run a job through it, Ctrl-C, and check nothing is left running.
+test-dev:
+    cargo build --workspace --bins
+    CARGO_TARGET_DIR="{{target}}" scripts/dev-check.sh
 
 # Run the README's grpcurl walk-through against a fresh server (needs grpcurl and jq).
 test-readme:

@@ -118,6 +118,16 @@ pub struct CommonConfig {
     /// Largest image input, in megapixels.
     #[arg(long, env = "FORKLIFT_IMAGE_MAX_MEGAPIXELS", default_value_t = 100)]
     pub image_max_megapixels: u64,
+    /// The ffmpeg program for video jobs; default: `ffmpeg` on the PATH. Video jobs are
+    /// unavailable when it cannot be found.
+    #[arg(long, env = "FORKLIFT_FFMPEG")]
+    pub ffmpeg: Option<PathBuf>,
+    /// The ffprobe program; default: beside FORKLIFT_FFMPEG, or on the PATH.
+    #[arg(long, env = "FORKLIFT_FFPROBE")]
+    pub ffprobe: Option<PathBuf>,
+    /// Largest video input, in MiB.
+    #[arg(long, env = "FORKLIFT_VIDEO_MAX_INPUT_MB", default_value_t = 4096)]
+    pub video_max_input_mb: u64,
     /// Enable the `debug.*` job kinds (tests and benchmarks only).
     #[arg(long, env = "FORKLIFT_DEBUG_KINDS", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub debug_kinds: bool,

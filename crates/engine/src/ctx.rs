@@ -19,9 +19,50 @@ pub struct JobCtx {
     inputs: Vec<FileRecord>,
     cancel: CancellationToken,
     engine: Engine,
-    token: String,
     pub(crate) outputs: Vec<NewOutput>,
-    last_progress: Option<Instant>,
+    reporter: Progress,
+    scratch: Option<tempfile::TempDir>,
+}
+
+/// Reports an attempt's progress; cheap to clone, so work running beside the handler
+/// (a blocking task, a child process) can report while the context is borrowed.
+#[derive(Clone)]
+pub struct Progress {
+    engine: Engine,
+    job_id: forklift_domain::JobId,
+    token: String,
+    last: std::sync::Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
+impl Progress {
+    /// Records progress (0-100) with a short note. Throttled to a few writes a second
+    /// (100 always goes through); failures are logged, never fatal.
+    pub async fn report(&self, percent: u32, message: impl Into<String>) {
+        let percent = percent.min(100);
+        {
+            let mut last = self.last.lock().expect("progress lock");
+            if let Some(at) = *last
+                && percent < 100
+                && at.elapsed() < PROGRESS_EVERY
+            {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let message = message.into();
+        match self
+            .engine
+            .store()
+            .set_progress(self.job_id, &self.token, percent, &message, now_ms())
+            .await
+        {
+            Ok(Some(job)) => self.engine.bus().publish(Event::JobChanged(Box::new(job))),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(job_id = %self.job_id, error = %e, "recording progress failed: {e}")
+            }
+        }
+    }
 }
 
 impl JobCtx {
@@ -32,14 +73,20 @@ impl JobCtx {
         token: String,
         cancel: CancellationToken,
     ) -> Self {
+        let reporter = Progress {
+            engine: engine.clone(),
+            job_id: job.id,
+            token: token.clone(),
+            last: Default::default(),
+        };
         Self {
             job,
             inputs,
             cancel,
             engine,
-            token,
             outputs: Vec::new(),
-            last_progress: None,
+            reporter,
+            scratch: None,
         }
     }
 
@@ -68,10 +115,7 @@ impl JobCtx {
     /// Reads a whole input into memory, refusing inputs over `limit` bytes with a
     /// message that names the limit.
     pub async fn input_bytes(&self, index: usize, limit: u64) -> Result<Bytes, JobError> {
-        let file = self
-            .inputs
-            .get(index)
-            .ok_or_else(|| JobError::permanent(format!("the job has no input #{}", index + 1)))?;
+        let file = self.input(index)?;
         if file.size_bytes > limit {
             return Err(JobError::permanent(format!(
                 "the input {:?} is {} bytes, above this kind's limit of {} bytes",
@@ -94,30 +138,132 @@ impl JobCtx {
         }
     }
 
-    /// Reports progress (0-100) with a short note. Throttled: at most a few writes a
-    /// second; failures to record progress are logged, never fatal.
+    /// Reports progress (0-100) with a short note; see [`Progress::report`].
     pub async fn progress(&mut self, percent: u32, message: impl Into<String>) {
-        let percent = percent.min(100);
-        if let Some(at) = self.last_progress
-            && percent < 100
-            && at.elapsed() < PROGRESS_EVERY
-        {
-            return;
-        }
-        self.last_progress = Some(Instant::now());
-        let message = message.into();
-        match self
-            .engine
-            .store()
-            .set_progress(self.job.id, &self.token, percent, &message, now_ms())
-            .await
-        {
-            Ok(Some(job)) => self.engine.bus().publish(Event::JobChanged(Box::new(job))),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(job_id = %self.job.id, error = %e, "recording progress failed: {e}")
+        self.reporter.report(percent, message).await;
+    }
+
+    /// A progress reporter to hand to work running beside the handler.
+    pub fn reporter(&self) -> Progress {
+        self.reporter.clone()
+    }
+
+    /// An input's content as a stream read from storage: for inputs of any size.
+    pub async fn input_reader(
+        &self,
+        index: usize,
+    ) -> Result<impl tokio::io::AsyncRead + Send + Unpin + 'static, JobError> {
+        use futures::TryStreamExt;
+        let file = self.input(index)?;
+        let stream = match self.engine.blobs().get_stream(&file.blob_key).await {
+            Ok(s) => s,
+            Err(BlobError::NotFound(_)) => {
+                return Err(JobError::permanent(format!(
+                    "the content of input {:?} is missing from storage",
+                    file.name
+                )));
             }
+            Err(e) => {
+                return Err(JobError::retryable(format!(
+                    "reading the input failed: {e}"
+                )));
+            }
+        };
+        Ok(tokio_util::io::StreamReader::new(
+            stream.map_err(std::io::Error::other),
+        ))
+    }
+
+    /// This attempt's scratch directory, removed when the attempt ends.
+    pub fn scratch_dir(&mut self) -> Result<std::path::PathBuf, JobError> {
+        if self.scratch.is_none() {
+            let base = &self.engine.config().scratch_dir;
+            std::fs::create_dir_all(base)
+                .and_then(|_| {
+                    tempfile::Builder::new()
+                        .prefix("forklift-job-")
+                        .tempdir_in(base)
+                })
+                .map(|d| self.scratch = Some(d))
+                .map_err(|e| {
+                    JobError::retryable(format!("creating a scratch directory failed: {e}"))
+                })?;
         }
+        Ok(self
+            .scratch
+            .as_ref()
+            .expect("just created")
+            .path()
+            .to_owned())
+    }
+
+    /// Copies an input into a file in the scratch directory (for tools that need a
+    /// seekable file), refusing inputs over `limit` bytes.
+    pub async fn input_to_file(
+        &mut self,
+        index: usize,
+        limit: u64,
+    ) -> Result<std::path::PathBuf, JobError> {
+        let file = self.input(index)?.clone();
+        if file.size_bytes > limit {
+            return Err(JobError::permanent(format!(
+                "the input {:?} is {} bytes, above this kind's limit of {limit} bytes",
+                file.name, file.size_bytes
+            )));
+        }
+        let path = self.scratch_dir()?.join(format!("input-{index}"));
+        let mut reader = self.input_reader(index).await?;
+        let mut out = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| JobError::retryable(format!("creating a scratch file failed: {e}")))?;
+        tokio::io::copy(&mut reader, &mut out)
+            .await
+            .map_err(|e| JobError::retryable(format!("copying the input failed: {e}")))?;
+        Ok(path)
+    }
+
+    fn input(&self, index: usize) -> Result<&FileRecord, JobError> {
+        self.inputs
+            .get(index)
+            .ok_or_else(|| JobError::permanent(format!("the job has no input #{}", index + 1)))
+    }
+
+    /// Streams a file into an output (see [`JobCtx::put_output`]).
+    pub async fn put_output_file(
+        &mut self,
+        name: &str,
+        content_type: &str,
+        path: &std::path::Path,
+    ) -> Result<(), JobError> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| JobError::retryable(format!("reading output {name:?} failed: {e}")))?;
+        let key = format!("jobs/{}/{}", self.job.id, name);
+        let stored = self
+            .engine
+            .blobs()
+            .put_stream(&key, tokio_util::io::ReaderStream::new(file), u64::MAX)
+            .await
+            .map_err(|e| JobError::retryable(format!("storing output {name:?} failed: {e}")))?;
+        self.record_output(name, content_type, stored, key);
+        Ok(())
+    }
+
+    fn record_output(
+        &mut self,
+        name: &str,
+        content_type: &str,
+        stored: forklift_blob::Stored,
+        key: String,
+    ) {
+        self.outputs.retain(|o| o.name != name);
+        self.outputs.push(NewOutput {
+            name: name.to_owned(),
+            content_type: content_type.to_owned(),
+            size_bytes: stored.size_bytes,
+            sha256: stored.sha256,
+            blob_key: key,
+        });
     }
 
     /// Stores an output under a key derived from the job id and `name`, so a re-run
@@ -135,14 +281,7 @@ impl JobCtx {
             .put_bytes(&key, bytes)
             .await
             .map_err(|e| JobError::retryable(format!("storing output {name:?} failed: {e}")))?;
-        self.outputs.retain(|o| o.name != name);
-        self.outputs.push(NewOutput {
-            name: name.to_owned(),
-            content_type: content_type.to_owned(),
-            size_bytes: stored.size_bytes,
-            sha256: stored.sha256,
-            blob_key: key,
-        });
+        self.record_output(name, content_type, stored, key);
         Ok(())
     }
 

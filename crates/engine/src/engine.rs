@@ -41,6 +41,8 @@ pub struct EngineConfig {
     /// This process owns the database alone (embedded SQLite): at start, every job
     /// left `running` belongs to a dead process and is requeued at once.
     pub exclusive_store: bool,
+    /// Where attempts keep scratch files (removed when each attempt ends).
+    pub scratch_dir: std::path::PathBuf,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +58,7 @@ impl Default for EngineConfig {
             reconcile_every: Duration::from_secs(5),
             max_upload_bytes: 512 * 1024 * 1024,
             exclusive_store: true,
+            scratch_dir: std::env::temp_dir(),
         }
     }
 }

@@ -10,7 +10,7 @@ mod metrics;
 mod worker;
 
 pub use convert::{file_to_proto, job_to_proto, millis, timestamp};
-pub use ctx::JobCtx;
+pub use ctx::{JobCtx, Progress};
 pub use engine::{Engine, EngineConfig, SubmitRequest, guess_content_type};
 pub use error::ApiError;
 pub use grpc::GrpcApi;

@@ -94,6 +94,11 @@ impl JobsHost {
                 max_pixels: c.image_max_megapixels * 1_000_000,
                 ..Default::default()
             },
+            video: forklift_kinds::video::VideoConfig {
+                ffmpeg: c.ffmpeg.clone(),
+                ffprobe: c.ffprobe.clone(),
+                max_input_bytes: c.video_max_input_mb * 1024 * 1024,
+            },
         });
         let engine_cfg = EngineConfig {
             worker_name: c.worker_name(),
@@ -109,6 +114,7 @@ impl JobsHost {
             max_upload_bytes: c.max_upload_mb * 1024 * 1024,
             // Only an embedded database with an in-process queue is this process's alone.
             exclusive_store: store.backend() == Backend::Sqlite && c.redis_url.is_none(),
+            scratch_dir: c.data_dir.join("tmp"),
         };
         let auth = Authenticator::new(store.clone(), c.service_token.clone());
         let admin_token_file = if bootstrap {

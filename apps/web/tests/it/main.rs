@@ -4,6 +4,7 @@
 mod files;
 mod http;
 mod jobs;
+mod kinds;
 mod process;
 mod support;
 mod thumbnail;

@@ -444,6 +444,11 @@ impl TestApp {
         }
     }
 
+    /// The data directory (files, scratch space, the admin token).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// A client for a new, separate user.
     pub async fn new_user(&self, email: &str) -> Client {
         let (_, token) = forklift_engine::auth::create_user_with_token(

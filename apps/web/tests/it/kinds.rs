@@ -1,0 +1,314 @@
+//! data.profile and video.transcode end to end: real CSVs, a real ffmpeg.
+
+use crate::support::*;
+use forklift_rpc::v1 as pb;
+use std::process::Command;
+use tonic::Code;
+
+fn profile_params(delimiter: &str) -> pb::JobParams {
+    pb::JobParams {
+        kind: Some(pb::job_params::Kind::DataProfile(pb::DataProfileParams {
+            delimiter: delimiter.into(),
+            header: 0,
+        })),
+    }
+}
+
+fn transcode_params(height: u32) -> pb::JobParams {
+    pb::JobParams {
+        kind: Some(pb::job_params::Kind::VideoTranscode(
+            pb::VideoTranscodeParams { height },
+        )),
+    }
+}
+
+async fn output(c: &Client, job: &pb::Job, name: &str) -> Vec<u8> {
+    let out = job
+        .outputs
+        .iter()
+        .find(|o| o.name == name)
+        .unwrap_or_else(|| panic!("no {name} in {job:#?}"));
+    c.download(&out.file_id).await.unwrap().1
+}
+
+#[tokio::test]
+async fn a_csv_is_profiled_into_json_and_html_reports() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let mut csv = String::from("\u{feff}id,amount,active,joined,note\n");
+    for i in 1..=500 {
+        let note = if i % 50 == 0 {
+            "\"multi\nline, quoted\"".to_owned()
+        } else {
+            format!("note {i}")
+        };
+        let amount = if i % 10 == 0 {
+            String::new()
+        } else {
+            format!("{}.5", i % 97)
+        };
+        csv += &format!(
+            "{i},{amount},{},2024-01-{:02},{note}\n",
+            i % 2 == 0,
+            i % 28 + 1
+        );
+    }
+    csv += "501,1.5,true\n"; // ragged: three fields of five
+    let file = c.upload("people.csv", csv.as_bytes()).await.unwrap();
+    let job = c
+        .submit(submit(profile_params(""), &[&file.id]))
+        .await
+        .unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&output(c, &done, "report.json").await).unwrap();
+    assert_eq!(report["schema"], "forklift.data.profile/v1");
+    assert_eq!(report["rows"], 500);
+    assert_eq!(report["bad_rows"]["count"], 1);
+    assert_eq!(
+        report["bad_rows"]["examples"][0]["line"], 512,
+        "the ragged row's line, counting quoted newlines"
+    );
+    let columns = report["columns"].as_array().unwrap();
+    let types: Vec<(&str, &str)> = columns
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("id", "integer"),
+            ("amount", "float"),
+            ("active", "boolean"),
+            ("joined", "date"),
+            ("note", "string")
+        ]
+    );
+    assert_eq!(columns[0]["min"], 1);
+    assert_eq!(columns[0]["max"], 500);
+    assert_eq!(columns[1]["nulls"], 50);
+    let html = String::from_utf8(output(c, &done, "report.html").await).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("amount"),
+        "the HTML report has charts"
+    );
+    assert!(!html.contains("<script"), "no script in the report");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn files_that_are_not_csv_fail_clearly_and_bad_params_are_refused() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let gz = c
+        .upload(
+            "data.csv",
+            &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4],
+        )
+        .await
+        .unwrap();
+    let job = c
+        .submit(submit(profile_params(""), &[&gz.id]))
+        .await
+        .unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Failed);
+    assert!(
+        done.error.contains("not CSV") && done.error.contains("gzip"),
+        "{}",
+        done.error
+    );
+    assert_eq!(done.attempt, 1);
+
+    let err = c
+        .submit(submit(profile_params("x"), &[&gz.id]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&err), ["params.data_profile.delimiter"]);
+    let err = c
+        .submit(submit(transcode_params(480), &[&gz.id]))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["params.video_transcode.height"]);
+    app.stop().await;
+}
+
+/// A test video from ffmpeg's own test source.
+fn test_video(dir: &std::path::Path, seconds: u32, size: &str) -> Vec<u8> {
+    let path = dir.join(format!("source-{seconds}-{size}.mp4"));
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=duration={seconds}:size={size}:rate=25"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=duration={seconds}"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffmpeg is installed (apt-get install ffmpeg)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&path).unwrap()
+}
+
+fn probe(bytes: &[u8]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.mp4");
+    std::fs::write(&path, bytes).unwrap();
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_video_is_transcoded_without_upscaling_and_gets_a_poster() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let dir = tempfile::tempdir().unwrap();
+    let file = c
+        .upload("clip.mp4", &test_video(dir.path(), 3, "320x240"))
+        .await
+        .unwrap();
+    let job = c
+        .submit(submit(transcode_params(720), &[&file.id]))
+        .await
+        .unwrap();
+    let seen = c.watch_to_end(&job.id).await;
+    let done = seen.last().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
+    assert!(
+        seen.iter()
+            .any(|j| j.progress_percent > 0 && j.progress_percent < 100),
+        "progress seen"
+    );
+    let info = probe(&output(c, done, "video.mp4").await);
+    let streams = info["streams"].as_array().unwrap();
+    let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    assert_eq!(video["codec_name"], "h264");
+    assert_eq!(video["height"], 240, "never upscaled");
+    assert!(streams.iter().any(|s| s["codec_name"] == "aac"));
+    let duration: f64 = info["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((duration - 3.0).abs() < 0.3, "duration {duration}");
+    let poster = image::load_from_memory_with_format(
+        &output(c, done, "poster.jpg").await,
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap();
+    assert_eq!(poster.height(), 240);
+
+    let broken = c
+        .upload("broken.mp4", &test_video(dir.path(), 1, "160x120")[..2000])
+        .await
+        .unwrap();
+    let job = c
+        .submit(submit(transcode_params(360), &[&broken.id]))
+        .await
+        .unwrap();
+    let failed = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(failed.state(), pb::JobState::Failed);
+    assert!(
+        failed.error.contains("not a video ffmpeg can read"),
+        "{}",
+        failed.error
+    );
+    assert!(failed.error.len() < 300, "condensed: {}", failed.error);
+    app.stop().await;
+}
+
+/// ffmpeg processes working on files under `dir`.
+fn ffmpeg_under(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("ffmpeg") && c.contains(&needle))
+        .collect()
+}
+
+#[tokio::test]
+async fn cancelling_a_video_job_leaves_no_ffmpeg_running() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let dir = tempfile::tempdir().unwrap();
+    let file = c
+        .upload("long.mp4", &test_video(dir.path(), 60, "1280x720"))
+        .await
+        .unwrap();
+    let job = c
+        .submit(submit(transcode_params(720), &[&file.id]))
+        .await
+        .unwrap();
+    c.watch_until(&job.id, |j| j.progress_message == "transcoding")
+        .await;
+    assert!(
+        !ffmpeg_under(app.data_dir()).is_empty(),
+        "ffmpeg is running before the cancel"
+    );
+    c.cancel(&job.id).await.unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Cancelled);
+    assert_eq!(
+        ffmpeg_under(app.data_dir()),
+        Vec::<String>::new(),
+        "no ffmpeg left"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_ffmpeg_video_jobs_are_unavailable_and_the_rest_works() {
+    let app = TestApp::start_with(&["--ffmpeg", "/nonexistent/ffmpeg"]).await;
+    let c = &app.client;
+    let file = c.upload("clip.mp4", b"whatever").await.unwrap();
+    let err = c
+        .submit(submit(transcode_params(360), &[&file.id]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let msg = err.message();
+    assert!(
+        msg.contains("video.transcode") && (msg.contains("ffmpeg") || msg.contains("ffprobe")),
+        "{msg}"
+    );
+    let img = c.upload("a.jpg", &test_jpeg(40, 40, None)).await.unwrap();
+    let job = c
+        .submit(submit(
+            thumbnail_params(&[(8, 8)], pb::Fit::Cover, pb::ImageFormat::Jpeg),
+            &[&img.id],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.watch_to_end(&job.id).await.pop().unwrap().state(),
+        pb::JobState::Succeeded
+    );
+    app.stop().await;
+}

@@ -1,0 +1,174 @@
+//! `video.transcode`: one video to an MP4 (H.264 + AAC) at 360, 720 or 1080 lines —
+//! never taller than the source — and a JPEG poster frame, with ffmpeg as a child
+//! process. Cancellation and timeouts kill ffmpeg's whole process group. Without
+//! ffmpeg on the server the kind is unavailable, and submits say why.
+
+use async_trait::async_trait;
+use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
+use forklift_rpc::v1::{self as pb, job_params};
+use forklift_video::{Height, Tools, TranscodeOptions, Unavailable, VideoError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Parameters of `video.transcode`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Params {
+    /// 360, 720 or 1080.
+    pub height: u32,
+}
+
+/// Where to find ffmpeg.
+#[derive(Debug, Clone, Default)]
+pub struct VideoConfig {
+    /// The ffmpeg program; `None` to look on the PATH.
+    pub ffmpeg: Option<PathBuf>,
+    /// The ffprobe program; `None` for beside ffmpeg, or on the PATH.
+    pub ffprobe: Option<PathBuf>,
+    /// Largest input in bytes.
+    pub max_input_bytes: u64,
+}
+
+/// The `video.transcode` kind.
+pub struct Transcode {
+    tools: Result<Tools, Unavailable>,
+    max_input_bytes: u64,
+}
+
+impl Transcode {
+    /// The kind; looks for ffmpeg once, now.
+    pub fn new(cfg: &VideoConfig) -> Self {
+        let tools = match &cfg.ffmpeg {
+            Some(ffmpeg) => {
+                let ffprobe = cfg
+                    .ffprobe
+                    .clone()
+                    .unwrap_or_else(|| ffmpeg.with_file_name("ffprobe"));
+                Tools::at(ffmpeg.clone(), ffprobe)
+            }
+            None => Tools::detect(),
+        };
+        if let Err(e) = &tools {
+            tracing::warn!(
+                reason = e.reason(),
+                "video jobs are unavailable: {}",
+                e.reason()
+            );
+        }
+        Self {
+            tools,
+            max_input_bytes: cfg.max_input_bytes,
+        }
+    }
+}
+
+#[async_trait]
+impl Kind for Transcode {
+    fn name(&self) -> &'static str {
+        "video.transcode"
+    }
+    fn queue(&self) -> &'static str {
+        "video"
+    }
+    fn proto_field(&self) -> &'static str {
+        "video_transcode"
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(4 * 3600)
+    }
+    fn available(&self) -> Result<(), String> {
+        self.tools
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| e.reason().to_owned())
+    }
+
+    fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
+        let job_params::Kind::VideoTranscode(p) = p else {
+            return None;
+        };
+        Some(json!({ "height": p.height }))
+    }
+
+    fn params_to_proto(&self, v: &Value) -> Option<job_params::Kind> {
+        let p: Params = serde_json::from_value(v.clone()).ok()?;
+        Some(job_params::Kind::VideoTranscode(pb::VideoTranscodeParams {
+            height: p.height,
+        }))
+    }
+
+    fn validate(&self, v: Value, inputs: usize) -> Result<Value, Vec<Violation>> {
+        let mut violations = Vec::new();
+        if inputs != 1 {
+            violations.push(Violation::new(
+                "input_file_ids",
+                "video.transcode takes exactly one video",
+            ));
+        }
+        let mut p: Params = parse_params(v)?;
+        if p.height == 0 {
+            p.height = 720;
+        }
+        if Height::try_from(p.height).is_err() {
+            violations.push(Violation::new(
+                "height",
+                "one of 360, 720 or 1080 (0 for 720)",
+            ));
+        }
+        if violations.is_empty() {
+            Ok(json!(p))
+        } else {
+            Err(violations)
+        }
+    }
+
+    async fn run(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
+        let tools = self
+            .tools
+            .as_ref()
+            .map_err(|e| JobError::permanent(e.reason().to_owned()))?;
+        let params: Params = ctx.params()?;
+        let height = Height::try_from(params.height)
+            .map_err(|_| JobError::permanent(format!("unsupported height {}", params.height)))?;
+        ctx.progress(0, "receiving the video").await;
+        let input = ctx.input_to_file(0, self.max_input_bytes).await?;
+        let out = ctx.scratch_dir()?.join("out");
+        tokio::fs::create_dir_all(&out).await.map_err(|e| {
+            JobError::retryable(format!("creating a scratch directory failed: {e}"))
+        })?;
+        let opts = TranscodeOptions::new(height);
+        let (tx, mut rx) = tokio::sync::watch::channel(0.0f64);
+        let mut on_progress = move |f: f64| {
+            let _ = tx.send(f);
+        };
+        let cancel = ctx.cancellation().clone();
+        let reporter = ctx.reporter();
+        let work = forklift_video::transcode(tools, &input, &out, &opts, &mut on_progress, &cancel);
+        tokio::pin!(work);
+        let done = loop {
+            tokio::select! {
+                r = &mut work => break r.map_err(describe)?,
+                Ok(()) = rx.changed() => {
+                    let f = *rx.borrow_and_update();
+                    reporter.report((f * 95.0) as u32, "transcoding").await;
+                }
+            }
+        };
+        ctx.progress(96, "storing the results").await;
+        ctx.put_output_file(forklift_video::VIDEO_FILE, "video/mp4", &done.video)
+            .await?;
+        ctx.put_output_file(forklift_video::POSTER_FILE, "image/jpeg", &done.poster)
+            .await?;
+        ctx.progress(100, "done").await;
+        Ok(())
+    }
+}
+
+fn describe(e: VideoError) -> JobError {
+    match e {
+        VideoError::Cancelled => JobError::Cancelled,
+        e if e.is_permanent() => JobError::permanent(e.to_string()),
+        e => JobError::retryable(e.to_string()),
+    }
+}

@@ -26,6 +26,9 @@ pub enum BlobError {
     /// The storage backend failed.
     #[error("object storage error: {0}")]
     Store(#[from] object_store::Error),
+    /// The storage URL is not one this build understands.
+    #[error("unsupported storage URL {0:?}: expected file:///PATH or s3://BUCKET[/PREFIX]")]
+    UnsupportedUrl(String),
     /// A local directory could not be prepared.
     #[error("cannot use storage directory {path}: {source}")]
     Dir {
@@ -65,6 +68,41 @@ impl Blobs {
         let dir = dir.canonicalize().map_err(dir_err)?;
         let fs = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
         Ok(Self::new(Arc::new(fs)))
+    }
+
+    /// Storage named by a URL: `file:///absolute/path` for a local directory, or
+    /// `s3://bucket[/prefix]` for S3-compatible storage, configured by the usual
+    /// `AWS_*` environment variables (`AWS_ENDPOINT`, `AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP` for plain-HTTP
+    /// endpoints such as MinIO in a cluster).
+    pub fn from_url(url: &str) -> Result<Self> {
+        Self::from_url_with(url, &[])
+    }
+
+    /// [`Blobs::from_url`] with S3 settings given explicitly (e.g. `("endpoint",
+    /// "http://127.0.0.1:9000")`, `("allow_http", "true")`) on top of the environment's.
+    pub fn from_url_with(url: &str, s3_options: &[(&str, &str)]) -> Result<Self> {
+        if let Some(path) = url.strip_prefix("file://") {
+            return Self::local(std::path::Path::new(path));
+        }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let mut builder =
+                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            for (key, value) in s3_options {
+                let key: object_store::aws::AmazonS3ConfigKey = key.parse()?;
+                builder = builder.with_config(key, *value);
+            }
+            let s3 = builder.build()?;
+            let prefix = prefix.trim_matches('/');
+            let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                Arc::new(s3)
+            } else {
+                Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+            };
+            return Ok(Self::new(store));
+        }
+        Err(BlobError::UnsupportedUrl(url.to_owned()))
     }
 
     /// Storage in any `object_store` backend.

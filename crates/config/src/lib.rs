@@ -73,6 +73,11 @@ pub struct CommonConfig {
     /// file in the data directory.
     #[arg(long, env = "FORKLIFT_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Where files live: `file:///PATH` or `s3://BUCKET[/PREFIX]` (S3-compatible, set up
+    /// by the AWS_* variables); default: `files/` in the data directory. Every process
+    /// of a deployment must use the same storage.
+    #[arg(long, env = "FORKLIFT_STORAGE_URL")]
+    pub storage_url: Option<String>,
     /// Redis URL, e.g. `redis://127.0.0.1:6379/`. When set, jobs move through Redis and
     /// events through Redis pub/sub, shared by every process; otherwise in-process.
     #[arg(long, env = "FORKLIFT_REDIS_URL")]

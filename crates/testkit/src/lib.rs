@@ -328,3 +328,87 @@ impl Drop for Redis {
         stop_watched(&mut self.watchdog);
     }
 }
+
+/// An S3-compatible server (moto's standalone server, from PyPI) on a free port.
+pub struct S3 {
+    port: u16,
+    _watchdog: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl S3 {
+    /// One server for the whole test process, started on first use.
+    pub fn shared() -> &'static S3 {
+        static SHARED: OnceLock<S3> = OnceLock::new();
+        SHARED.get_or_init(S3::start)
+    }
+
+    fn start() -> S3 {
+        let dir = tempfile::Builder::new()
+            .prefix("forklift-s3")
+            .tempdir()
+            .expect("temp dir");
+        let port = free_port();
+        let server = std::env::var("FORKLIFT_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let argv = vec![
+            server,
+            "-H".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ];
+        let watchdog = spawn_watched(&argv, "Running on", &dir.path().join("server.log"));
+        S3 {
+            port,
+            _watchdog: watchdog,
+            _dir: dir,
+        }
+    }
+
+    /// The endpoint URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a fresh, empty bucket and returns its name.
+    pub fn bucket(&self) -> String {
+        use std::io::{Read, Write};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "t{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to S3");
+        write!(s, "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port)
+            .expect("create bucket");
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).expect("bucket reply");
+        assert!(
+            reply.starts_with("HTTP/1.1 200"),
+            "creating bucket {name} failed: {reply}"
+        );
+        name
+    }
+
+    /// The settings a client needs: as `AWS_*` environment variables for processes.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT", self.endpoint()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .to_vec()
+    }
+
+    /// The same settings as object_store option pairs, for in-process clients.
+    pub fn options(&self) -> Vec<(String, String)> {
+        self.env()
+            .into_iter()
+            .map(|(k, v)| (k.trim_start_matches("AWS_").to_ascii_lowercase(), v))
+            .collect()
+    }
+}

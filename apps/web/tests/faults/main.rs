@@ -34,7 +34,7 @@ impl Cluster {
             "--redis-url".to_owned(),
             redis.url(),
         ]);
-        let api = start_jobs("api", &common).await;
+        let api = start_jobs_with_env("api", &common, &[]).await;
         let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
         let client = Client::connect(api.addr("gRPC:"), Some(token.trim())).await;
         let store = forklift_store::Store::open(&database).await.unwrap();
@@ -57,7 +57,7 @@ impl Cluster {
             "--worker-name".to_owned(),
             name.to_owned(),
         ]);
-        start_jobs("worker", &args).await
+        start_jobs_with_env("worker", &args, &[]).await
     }
 
     async fn submit_sleeps(&self, n: usize, ms: u32) -> Vec<String> {

@@ -17,7 +17,7 @@ impl Server {
         let mut args = test_flags(data_dir);
         args.extend(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"].map(String::from));
         args.extend(extra.iter().map(|s| s.to_string()));
-        let proc = Proc::start(&binary("forklift-web"), &args, "Press Ctrl-C").await;
+        let proc = Proc::start(&binary("forklift-web"), &args, &[], "Press Ctrl-C").await;
         let grpc_addr = proc.addr("gRPC:");
         Self { proc, grpc_addr }
     }

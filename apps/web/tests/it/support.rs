@@ -275,10 +275,16 @@ pub struct Proc {
 
 impl Proc {
     /// Starts `bin` with `args` and reads its banner up to the line starting with `last`.
-    pub async fn start(bin: &std::path::Path, args: &[String], last: &str) -> Self {
+    pub async fn start(
+        bin: &std::path::Path,
+        args: &[String],
+        env: &[(String, String)],
+        last: &str,
+    ) -> Self {
         use tokio::io::AsyncBufReadExt;
         let mut child = tokio::process::Command::new(bin)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
@@ -346,8 +352,8 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(status.success());
 }
 
-/// Starts a jobs-service process with `role` over the given database and Redis.
-pub async fn start_jobs(role: &str, common: &[String]) -> Proc {
+/// Starts a jobs-service process with `role`, its settings and environment.
+pub async fn start_jobs_with_env(role: &str, common: &[String], env: &[(String, String)]) -> Proc {
     let mut args = common.to_vec();
     args.extend(
         [
@@ -360,7 +366,7 @@ pub async fn start_jobs(role: &str, common: &[String]) -> Proc {
         ]
         .map(String::from),
     );
-    Proc::start(&binary("forklift-jobs"), &args, "HTTP:").await
+    Proc::start(&binary("forklift-jobs"), &args, env, "HTTP:").await
 }
 
 impl TestApp {
@@ -407,14 +413,19 @@ impl TestApp {
     async fn extracted(dir: tempfile::TempDir, mut common: Vec<String>) -> Self {
         let redis = forklift_testkit::Redis::start();
         let database = forklift_testkit::Postgres::shared().database();
+        // Files in S3-compatible storage, as in production.
+        let s3 = forklift_testkit::S3::shared();
+        let env = s3.env();
         common.extend([
             "--database-url".to_owned(),
             database.clone(),
             "--redis-url".to_owned(),
             redis.url(),
+            "--storage-url".to_owned(),
+            format!("s3://{}/files", s3.bucket()),
         ]);
-        let api = start_jobs("api", &common).await;
-        let worker = start_jobs("worker", &common).await;
+        let api = start_jobs_with_env("api", &common, &env).await;
+        let worker = start_jobs_with_env("worker", &common, &env).await;
         let grpc_addr = api.addr("gRPC:");
         let mut web_args = common.clone();
         web_args.extend(
@@ -426,7 +437,7 @@ impl TestApp {
             ]
             .map(String::from),
         );
-        let web = Proc::start(&binary("forklift-web"), &web_args, "Press Ctrl-C").await;
+        let web = Proc::start(&binary("forklift-web"), &web_args, &env, "Press Ctrl-C").await;
         let http_addr = web.addr("Web:");
         let store = forklift_store::Store::open(&database).await.unwrap();
         let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();

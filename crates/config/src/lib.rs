@@ -47,6 +47,9 @@ pub struct JobsConfig {
     /// Address of the HTTP endpoints /healthz, /readyz and /metrics.
     #[arg(long, env = "FORKLIFT_HTTP_ADDR", default_value = "127.0.0.1:3001")]
     pub http_addr: SocketAddr,
+    /// Apply the database migrations and exit (for a migration job before a rollout).
+    #[arg(long, env = "FORKLIFT_MIGRATE_ONLY", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub migrate_only: bool,
     /// Settings shared with the web app.
     #[command(flatten)]
     pub common: CommonConfig,

@@ -16,6 +16,9 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+/// How often a Watch stream re-reads its job, in case an event was lost.
+const WATCH_RESYNC: Duration = Duration::from_secs(5);
+
 /// How the engine runs jobs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -377,11 +380,16 @@ impl Engine {
             if tx.send(job).await.is_err() || done {
                 return;
             }
+            // Events are best-effort across processes: re-read the record now and then
+            // so that a lost event can delay an update but never lose it.
+            let mut resync = tokio::time::interval(WATCH_RESYNC);
+            resync.tick().await;
             loop {
                 let next = tokio::select! {
                     _ = engine.closing().cancelled() => return,
                     _ = tx.closed() => return,
                     ev = rx.recv() => ev,
+                    _ = resync.tick() => Ok(Event::Resync),
                 };
                 let job = match next {
                     Ok(Event::JobChanged(j)) if j.id == id && j.version > last => *j,

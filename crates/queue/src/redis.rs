@@ -264,14 +264,26 @@ impl EventBus for RedisBus {
     }
 }
 
-/// Sends events in order; on failure logs and carries on (watchers resync).
+/// Sends events in order. A failed publish is retried a few times (the connection
+/// manager reconnects meanwhile, e.g. after Redis restarted); an event still lost is
+/// made up for by watchers re-reading the record.
 async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Event>) {
     while let Some(event) = rx.recv().await {
         let Ok(payload) = serde_json::to_string(&event) else {
             continue;
         };
-        if let Err(e) = conn.publish::<_, _, i64>(EVENTS, payload).await {
-            tracing::warn!(error = %e, "publishing an event to Redis failed: {e}");
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=5 {
+            match conn.publish::<_, _, i64>(EVENTS, &payload).await {
+                Ok(_) => break,
+                Err(e) if attempt == 5 => {
+                    tracing::warn!(error = %e, "publishing an event to Redis failed: {e}");
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
         }
     }
 }

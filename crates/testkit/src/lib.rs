@@ -227,6 +227,22 @@ impl Postgres {
     }
 }
 
+impl Postgres {
+    /// Runs `sql` with psql on the database at `url` and returns its unaligned output.
+    pub fn query(&self, url: &str, sql: &str) -> String {
+        let out = Command::new(pg_bin_dir().join("psql"))
+            .args(["-tA", "-d", url, "-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
 impl Drop for Postgres {
     fn drop(&mut self) {
         stop_watched(&mut self.watchdog);

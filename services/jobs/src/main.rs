@@ -22,6 +22,18 @@ async fn run() -> anyhow::Result<()> {
         }
     };
     forklift_config::init_logging(cfg.common.log_format, &cfg.common.log)?;
+    if cfg.migrate_only {
+        forklift_store::Store::open(&cfg.common.database_url())
+            .await
+            .context("FORKLIFT_DATABASE_URL: cannot open the database")?
+            .close()
+            .await;
+        println!(
+            "Forklift jobs service {}: migrations applied.",
+            env!("CARGO_PKG_VERSION")
+        );
+        return Ok(());
+    }
     let roles = Roles::from(cfg.role);
     let grpc =
         if roles.api {

@@ -271,3 +271,62 @@ async fn list_pages_and_filters() {
     assert_eq!(violated_fields(&err), ["page_size"]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn service_credentials_act_for_the_named_user_only() {
+    let app = TestApp::start_with(&["--service-token", "s3cret-service-token"]).await;
+    let owner = app
+        .client
+        .submit(submit(flaky_params(0), &[]))
+        .await
+        .unwrap();
+    let (user, _) = forklift_engine::auth::create_user_with_token(
+        &app.store,
+        "svc@example.com",
+        forklift_domain::Role::User,
+        "t",
+    )
+    .await
+    .unwrap();
+    let service = |token: &str, user: String| {
+        vec![
+            ("x-forklift-service-token", token.to_owned()),
+            ("x-forklift-user", user),
+        ]
+    };
+    let as_user = Client::connect_with(
+        app.grpc_addr,
+        &service("s3cret-service-token", user.to_string()),
+    )
+    .await;
+    let job = as_user.submit(submit(flaky_params(0), &[])).await.unwrap();
+    assert_eq!(as_user.get(&job.id).await.unwrap().id, job.id);
+    assert_eq!(
+        as_user.get(&owner.id).await.unwrap_err().code(),
+        Code::NotFound,
+        "only that user's jobs"
+    );
+
+    let wrong = Client::connect_with(app.grpc_addr, &service("guess", user.to_string())).await;
+    assert_eq!(
+        wrong.get(&job.id).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let nobody = Client::connect_with(
+        app.grpc_addr,
+        &service("s3cret-service-token", "not-a-user".into()),
+    )
+    .await;
+    assert_eq!(
+        nobody.get(&job.id).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    // A user id without the service secret is ignored: no credentials at all.
+    let forged =
+        Client::connect_with(app.grpc_addr, &[("x-forklift-user", user.to_string())]).await;
+    assert_eq!(
+        forged.get(&job.id).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    app.stop().await;
+}

@@ -16,14 +16,14 @@ use tonic::transport::Channel;
 /// Longest any test waits for something to happen.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
-/// Adds `authorization: Bearer <token>` to every call.
+/// Adds credentials to every call: `authorization: Bearer <token>`, or any headers.
 #[derive(Clone)]
-pub struct Bearer(pub Option<MetadataValue<Ascii>>);
+pub struct Bearer(pub Vec<(&'static str, MetadataValue<Ascii>)>);
 
 impl Interceptor for Bearer {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(v) = &self.0 {
-            req.metadata_mut().insert("authorization", v.clone());
+        for (k, v) in &self.0 {
+            req.metadata_mut().insert(*k, v.clone());
         }
         Ok(req)
     }
@@ -38,12 +38,25 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr, token: Option<&str>) -> Self {
+        let headers = token
+            .map(|t| vec![("authorization", format!("Bearer {t}"))])
+            .unwrap_or_default();
+        Self::connect_with(addr, &headers).await
+    }
+
+    /// A client sending these metadata headers with every call.
+    pub async fn connect_with(addr: SocketAddr, headers: &[(&'static str, String)]) -> Self {
         let channel = Channel::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect()
             .await
             .expect("connect to gRPC");
-        let bearer = Bearer(token.map(|t| format!("Bearer {t}").parse().unwrap()));
+        let bearer = Bearer(
+            headers
+                .iter()
+                .map(|(k, v)| (*k, v.parse().unwrap()))
+                .collect(),
+        );
         Self {
             jobs: JobsClient::with_interceptor(channel.clone(), bearer.clone()),
             files: FilesClient::with_interceptor(channel, bearer)

@@ -17,7 +17,11 @@ dev:
     CARGO_TARGET_DIR="{{target}}" scripts/dev.sh
 
 # The whole suite: formatting, lints, every test (the end-to-end suite in both modes), and the README's grpcurl example.
-test: lint test-rust test-extracted test-dev test-readme
+test: lint deploy-check test-rust test-extracted test-dev test-readme
+
+# Lint the Dockerfile, render every Kubernetes overlay, validate each object, check config drift.
+deploy-check:
+    scripts/deploy-check.sh
 
 # Type-check everything quickly.
 check:

@@ -23,6 +23,10 @@ test: lint deploy-check test-rust test-extracted test-dev test-readme
 deploy-check:
     scripts/deploy-check.sh
 
+# Benchmarks of the job kinds (thumbnails/s, CSV MB/s and peak RSS); writes bench/results/<date>-kinds.md.
+bench csv_mb="1024":
+    bench/kinds.sh {{csv_mb}}
+
 # Type-check everything quickly.
 check:
     cargo check --workspace --all-targets

@@ -4,11 +4,14 @@
 //! Untrusted input is checked before it is decoded: byte size first, then the
 //! dimensions from the header against the pixel limit (so decompression bombs are
 //! refused without allocating), and the decoder runs with an allocation limit.
-//! Resizing uses fast_image_resize (SIMD convolution, Lanczos3).
+//! A JPEG much larger than its thumbnails is decoded at 1/2, 1/4 or 1/8 scale by
+//! the IDCT itself (jpeg-decoder), which skips most of the decoding work; resizing to
+//! the exact output uses fast_image_resize (SIMD convolution, Lanczos3).
 
+use ::image::metadata::Orientation;
 use ::image::{
-    DynamicImage, ImageDecoder, ImageEncoder, ImageError, ImageFormat, ImageReader, Limits,
-    RgbImage, RgbaImage,
+    DynamicImage, GrayImage, ImageDecoder, ImageEncoder, ImageError, ImageFormat, ImageReader,
+    Limits, RgbImage, RgbaImage,
 };
 use async_trait::async_trait;
 use fast_image_resize::{self as fr, ResizeAlg, ResizeOptions, Resizer};
@@ -252,7 +255,10 @@ impl Kind for Thumbnail {
         let bytes = ctx.input_bytes(0, self.limits.max_input_bytes).await?;
         ctx.progress(10, "decoding").await;
         let limits = self.limits.clone();
-        let img = ctx.blocking(move || decode(&bytes, &limits)).await?;
+        let (sizes, fit) = (params.sizes.clone(), params.fit);
+        let img = ctx
+            .blocking(move || decode_for(&bytes, &limits, &sizes, fit))
+            .await?;
         let total = params.sizes.len() as u32;
         let img = std::sync::Arc::new(img);
         for (i, size) in params.sizes.iter().copied().enumerate() {
@@ -277,8 +283,39 @@ impl Kind for Thumbnail {
     }
 }
 
-/// Decodes an untrusted image within `limits`, orientation applied.
-pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage, JobError> {
+/// A decoded input: its pixels, possibly decoded at a reduced scale, and the size of
+/// the whole image. Output dimensions follow from `full`, so they do not depend on
+/// the scale the pixels were decoded at.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The pixels, orientation applied.
+    pub image: DynamicImage,
+    /// The full-size image's width and height, orientation applied.
+    pub full: (u32, u32),
+}
+
+/// Decodes an untrusted image at full size within `limits`, orientation applied.
+pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<Decoded, JobError> {
+    decode_inner(bytes, limits, None)
+}
+
+/// Decodes an untrusted image within `limits` for thumbnails of `sizes`, orientation
+/// applied: a JPEG at the reduced size [`jpeg_decode_size`] picks, other formats (and
+/// JPEGs the scaled decoder does not handle: CMYK, 16-bit) at full size.
+pub fn decode_for(
+    bytes: &[u8],
+    limits: &ImageLimits,
+    sizes: &[Size],
+    fit: Fit,
+) -> Result<Decoded, JobError> {
+    decode_inner(bytes, limits, Some((sizes, fit)))
+}
+
+fn decode_inner(
+    bytes: &[u8],
+    limits: &ImageLimits,
+    boxes: Option<(&[Size], Fit)>,
+) -> Result<Decoded, JobError> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| JobError::permanent(format!("the file could not be read: {e}")))?;
@@ -324,9 +361,115 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage, JobErr
     let orientation = decoder
         .orientation()
         .map_err(|e| describe(&name, e, limits))?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| describe(&name, e, limits))?;
-    img.apply_orientation(orientation);
-    Ok(img)
+    let full = displayed((w, h), orientation);
+    if let (ImageFormat::Jpeg, Some((sizes, fit))) = (format, boxes) {
+        let size = jpeg_decode_size((w, h), orientation, sizes, fit);
+        if size.0 < w
+            && let Some(mut image) = decode_jpeg_scaled(bytes, size, limits)
+        {
+            image.apply_orientation(orientation);
+            return Ok(Decoded { image, full });
+        }
+    }
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| describe(&name, e, limits))?;
+    image.apply_orientation(orientation);
+    Ok(Decoded { image, full })
+}
+
+/// The size a JPEG stored as `stored` pixels is decoded at for thumbnails of `sizes`:
+/// the smallest DCT scale (1/8, 1/4, 1/2, else full size) at which the decoded image
+/// is at least twice every output on both sides. The margin leaves the final Lanczos3
+/// step real detail to filter, so the result looks like a thumbnail of the full image
+/// rather than of a blurred copy. Outputs are compared as displayed: orientations 5-8
+/// swap width and height.
+pub fn jpeg_decode_size(
+    stored: (u32, u32),
+    orientation: Orientation,
+    sizes: &[Size],
+    fit: Fit,
+) -> (u32, u32) {
+    // What the IDCT produces at `eighths`/8 scale: partial blocks round up.
+    let scaled = |(w, h): (u32, u32), eighths: u32| {
+        let side = |n: u32| (u64::from(n) * u64::from(eighths)).div_ceil(8) as u32;
+        (side(w), side(h))
+    };
+    let display = displayed(stored, orientation);
+    let eighths = [1, 2, 4]
+        .into_iter()
+        .find(|&eighths| {
+            let (dw, dh) = scaled(display, eighths);
+            !sizes.is_empty()
+                && sizes.iter().all(|&size| {
+                    let (tw, th, _) = target_dims(display, size, fit);
+                    u64::from(dw) >= 2 * u64::from(tw) && u64::from(dh) >= 2 * u64::from(th)
+                })
+        })
+        .unwrap_or(8);
+    scaled(stored, eighths)
+}
+
+/// Width and height as displayed: orientations 5-8 turn the image a quarter.
+fn displayed((w, h): (u32, u32), orientation: Orientation) -> (u32, u32) {
+    match orientation {
+        Orientation::Rotate90
+        | Orientation::Rotate270
+        | Orientation::Rotate90FlipH
+        | Orientation::Rotate270FlipH => (h, w),
+        _ => (w, h),
+    }
+}
+
+/// Decodes a JPEG with DCT scaling to `size` (as [`jpeg_decode_size`] computed it),
+/// orientation not applied. `None` sends the file down the full-size path, which then
+/// decides and words any error: for CMYK and 16-bit samples (which this decoder leaves
+/// unconverted), and for a file this decoder refuses or panics on, since it is
+/// stricter about some encoder quirks than the full-size decoder.
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    size: (u32, u32),
+    limits: &ImageLimits,
+) -> Option<DynamicImage> {
+    use jpeg_decoder::PixelFormat;
+    let (Ok(w), Ok(h)) = (u16::try_from(size.0), u16::try_from(size.1)) else {
+        return None;
+    };
+    // Hostile input must not take the worker down, nor even fail the job: a panic in
+    // this decoder only means the full-size decoder gets the file.
+    let decoded = std::panic::catch_unwind(|| -> Result<_, jpeg_decoder::Error> {
+        let mut decoder = jpeg_decoder::Decoder::new(bytes);
+        decoder.set_max_decoding_buffer_size(
+            usize::try_from(limits.max_pixels.saturating_mul(8)).unwrap_or(usize::MAX),
+        );
+        decoder.read_info()?;
+        if !decoder
+            .info()
+            .is_some_and(|i| matches!(i.pixel_format, PixelFormat::L8 | PixelFormat::RGB24))
+        {
+            return Ok(None);
+        }
+        decoder.scale(w, h)?;
+        let pixels = decoder.decode()?;
+        let Some(info) = decoder.info() else {
+            return Ok(None);
+        };
+        let (w, h) = (u32::from(info.width), u32::from(info.height));
+        Ok(match info.pixel_format {
+            PixelFormat::L8 => GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
+            PixelFormat::RGB24 => RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
+            _ => None,
+        })
+    });
+    match decoded {
+        Ok(Ok(image)) => image,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "scaled JPEG decoding failed, decoding at full size: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the scaled JPEG decoder panicked, decoding at full size");
+            None
+        }
+    }
 }
 
 /// Walks a JPEG's segments to its end-of-image marker. The decoder fills missing
@@ -405,9 +548,11 @@ pub fn target_dims(src: (u32, u32), size: Size, fit: Fit) -> (u32, u32, bool) {
     }
 }
 
-/// Resizes to one box. Alpha is kept (premultiplied while resizing) when present.
-pub fn resize(img: &DynamicImage, size: Size, fit: Fit) -> Result<DynamicImage, JobError> {
-    let (w, h, crop) = target_dims((img.width(), img.height()), size, fit);
+/// Resizes to one box, sized from the full image whatever scale it was decoded at.
+/// Alpha is kept (premultiplied while resizing) when present.
+pub fn resize(img: &Decoded, size: Size, fit: Fit) -> Result<DynamicImage, JobError> {
+    let (w, h, crop) = target_dims(img.full, size, fit);
+    let img = &img.image;
     let src: DynamicImage = if img.color().has_alpha() {
         DynamicImage::ImageRgba8(img.to_rgba8())
     } else {
@@ -549,6 +694,10 @@ mod tests {
             200,
             ::image::Rgba([200, 10, 10, 128]),
         ));
+        let img = Decoded {
+            image: img,
+            full: (300, 200),
+        };
         for format in [Format::Jpeg, Format::Png, Format::Webp] {
             let out = resize(&img, size(30, 30), Fit::Cover).unwrap();
             let bytes = encode(out, format, 80).unwrap();
@@ -583,5 +732,211 @@ mod tests {
         jpeg.truncate(jpeg.len() / 2);
         let err = decode(&jpeg, &limits).unwrap_err();
         assert!(err.to_string().contains("truncated or corrupt"), "{err}");
+        let err = decode_for(&jpeg, &limits, &[size(8, 0)], Fit::Contain).unwrap_err();
+        assert!(err.to_string().contains("truncated or corrupt"), "{err}");
+    }
+
+    #[test]
+    fn jpeg_decode_size_keeps_twice_every_output() {
+        let pick = |o, sizes: &[Size], fit| jpeg_decode_size((3000, 2000), o, sizes, fit);
+        let up = Orientation::NoTransforms;
+        // 256×171 out: 1/4 scale (750×500) is the smallest at least twice as large.
+        assert_eq!(pick(up, &[size(256, 0)], Fit::Contain), (750, 500));
+        // Displayed as 2000×3000, 256 wide is 256×384 out: 1/4 would be 500 wide.
+        assert_eq!(
+            pick(Orientation::Rotate90, &[size(256, 0)], Fit::Contain),
+            (1500, 1000)
+        );
+        assert_eq!(pick(up, &[size(100, 100)], Fit::Cover), (375, 250));
+        assert_eq!(pick(up, &[size(400, 100)], Fit::Fill), (1500, 1000));
+        // The largest output decides.
+        assert_eq!(
+            pick(up, &[size(64, 0), size(0, 300)], Fit::Contain),
+            (1500, 1000)
+        );
+        assert_eq!(
+            pick(up, &[size(64, 0), size(1600, 0)], Fit::Contain),
+            (3000, 2000)
+        );
+        // Partial blocks round up, as the IDCT emits them.
+        assert_eq!(
+            jpeg_decode_size((3001, 1999), up, &[size(100, 0)], Fit::Contain),
+            (376, 250)
+        );
+    }
+
+    const ALL_FITS: [Fit; 3] = [Fit::Contain, Fit::Cover, Fit::Fill];
+
+    /// Smooth gradients crossed by hard edges, like a photograph at a glance.
+    fn scene(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+            let stripe = if (x / 37 + y / 53) % 5 == 0 {
+                90.0
+            } else {
+                0.0
+            };
+            let disc = if (fx - 0.3).powi(2) + (fy - 0.6).powi(2) < 0.04 {
+                120.0
+            } else {
+                0.0
+            };
+            let c = |v: f32| v.clamp(0.0, 255.0) as u8;
+            ::image::Rgb([
+                c(40.0 + 180.0 * fx + stripe),
+                c(200.0 - 150.0 * fy + disc),
+                c(60.0 + 100.0 * (fx * 9.0).sin().abs() + disc),
+            ])
+        })
+    }
+
+    fn jpeg_of(img: &DynamicImage) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Not `encode_image`: it would see a `DynamicImage` as RGBA and write grey as colour.
+        ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .write_image(
+                img.as_bytes(),
+                img.width(),
+                img.height(),
+                img.color().into(),
+            )
+            .unwrap();
+        out
+    }
+
+    fn mean_abs_diff(a: &DynamicImage, b: &DynamicImage) -> f64 {
+        let (a, b) = (a.to_rgb8(), b.to_rgb8());
+        assert_eq!(a.dimensions(), b.dimensions());
+        let sum: u64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&x, &y)| u64::from(x.abs_diff(y)))
+            .sum();
+        sum as f64 / a.as_raw().len() as f64
+    }
+
+    /// Checks that `jpeg` is decoded at `expect` pixels (as displayed) for `sizes` and
+    /// each of `fits`, and that its thumbnails have the full-size path's dimensions and
+    /// look the same.
+    fn assert_scaled_like_full(jpeg: &[u8], sizes: &[Size], fits: &[Fit], expect: (u32, u32)) {
+        let limits = ImageLimits::default();
+        let full = decode(jpeg, &limits).unwrap();
+        for &fit in fits {
+            let scaled = decode_for(jpeg, &limits, sizes, fit).unwrap();
+            assert_eq!(scaled.full, full.full);
+            assert_eq!(
+                (scaled.image.width(), scaled.image.height()),
+                expect,
+                "{fit:?}"
+            );
+            for &s in sizes {
+                let a = resize(&full, s, fit).unwrap();
+                let b = resize(&scaled, s, fit).unwrap();
+                assert_eq!((a.width(), a.height()), (b.width(), b.height()));
+                let diff = mean_abs_diff(&a, &b);
+                assert!(diff < 3.0, "{s:?} {fit:?}: mean difference {diff}");
+            }
+        }
+    }
+
+    #[test]
+    fn large_jpegs_decode_scaled_with_the_same_thumbnails() {
+        // Odd sides: the scaled image's aspect ratio differs slightly from the full one's.
+        let jpeg = jpeg_of(&DynamicImage::ImageRgb8(scene(1601, 1067)));
+        assert_scaled_like_full(&jpeg, &[size(200, 0)], &ALL_FITS, (401, 267));
+        // 96×96 is 96×64 contained, but cover and fill need 192 rows.
+        let sizes = [size(96, 96), size(0, 64)];
+        assert_scaled_like_full(&jpeg, &sizes, &[Fit::Contain], (201, 134));
+        assert_scaled_like_full(&jpeg, &sizes, &[Fit::Cover, Fit::Fill], (401, 267));
+        // Too large an output for any reduction: decoded at full size.
+        assert_scaled_like_full(&jpeg, &[size(900, 0)], &ALL_FITS, (1601, 1067));
+    }
+
+    #[test]
+    fn grayscale_jpegs_decode_scaled() {
+        let gray = DynamicImage::ImageRgb8(scene(1200, 800)).into_luma8();
+        let jpeg = jpeg_of(&DynamicImage::ImageLuma8(gray));
+        let scaled = decode_for(
+            &jpeg,
+            &ImageLimits::default(),
+            &[size(100, 0)],
+            Fit::Contain,
+        )
+        .unwrap();
+        assert!(matches!(scaled.image, DynamicImage::ImageLuma8(_)));
+        assert_scaled_like_full(&jpeg, &[size(100, 0)], &ALL_FITS, (300, 200));
+    }
+
+    #[test]
+    fn progressive_jpegs_decode_scaled() {
+        let img = scene(1200, 800);
+        let mut jpeg = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+        enc.set_progressive(true);
+        enc.encode(img.as_raw(), 1200, 800, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        assert_scaled_like_full(&jpeg, &[size(100, 0)], &ALL_FITS, (300, 200));
+    }
+
+    #[test]
+    fn cmyk_jpegs_decode_at_full_size() {
+        let rgb = scene(800, 600);
+        let cmyk: Vec<u8> = rgb
+            .pixels()
+            .flat_map(|p| [255 - p[0], 255 - p[1], 255 - p[2], 0])
+            .collect();
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 90)
+            .encode(&cmyk, 800, 600, jpeg_encoder::ColorType::Cmyk)
+            .unwrap();
+        assert_scaled_like_full(&jpeg, &[size(100, 0)], &ALL_FITS, (800, 600));
+    }
+
+    /// Inserts an APP1 EXIF segment holding only an orientation tag after the SOI marker.
+    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut tiff = vec![b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1];
+        tiff.extend([0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+        tiff.extend(orientation.to_be_bytes());
+        tiff.extend([0, 0, 0, 0, 0, 0]);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend(tiff);
+        let len = (app1.len() + 2) as u16;
+        let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        out.extend(len.to_be_bytes());
+        out.extend(app1);
+        out.extend(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn scaled_decoding_applies_exif_orientation() {
+        // Stored 1200×800 with the left third red; tagged "rotate 90° clockwise", so
+        // displayed 800×1200 with red on top.
+        let img = RgbImage::from_fn(1200, 800, |x, _| {
+            if x < 400 {
+                ::image::Rgb([220, 20, 20])
+            } else {
+                ::image::Rgb([20, 20, 220])
+            }
+        });
+        let jpeg = with_exif_orientation(&jpeg_of(&DynamicImage::ImageRgb8(img)), 6);
+        // 100 wide as displayed is 100×150 out: 1/4 scale, 300×200 stored.
+        assert_scaled_like_full(&jpeg, &[size(100, 0)], &[Fit::Contain], (200, 300));
+        let d = decode_for(
+            &jpeg,
+            &ImageLimits::default(),
+            &[size(100, 0)],
+            Fit::Contain,
+        )
+        .unwrap();
+        let thumb = resize(&d, size(100, 0), Fit::Contain).unwrap().to_rgb8();
+        assert_eq!(thumb.dimensions(), (100, 150));
+        let (top, bottom) = (thumb.get_pixel(50, 20), thumb.get_pixel(50, 130));
+        assert!(top[0] > 150 && top[2] < 100, "top is red: {top:?}");
+        assert!(
+            bottom[2] > 150 && bottom[0] < 100,
+            "bottom is blue: {bottom:?}"
+        );
     }
 }

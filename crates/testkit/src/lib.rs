@@ -428,3 +428,20 @@ impl S3 {
             .collect()
     }
 }
+
+/// A JPEG with an APP1 EXIF segment holding only an orientation tag (e.g. 6: rotate 90°
+/// clockwise to display), inserted after the SOI marker of `jpeg`.
+pub fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut tiff = vec![b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1];
+    tiff.extend([0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+    tiff.extend(orientation.to_be_bytes());
+    tiff.extend([0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(tiff);
+    let len = (app1.len() + 2) as u16;
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend(len.to_be_bytes());
+    out.extend(app1);
+    out.extend(&jpeg[2..]);
+    out
+}

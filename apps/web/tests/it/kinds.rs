@@ -164,6 +164,14 @@ fn test_video(dir: &std::path::Path, seconds: u32, size: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap()
 }
 
+/// Uploads a video and submits a transcode of it.
+async fn transcode(c: &Client, video: &[u8], height: u32) -> pb::Job {
+    let file = c.upload("clip.mp4", video).await.unwrap();
+    c.submit(submit(transcode_params(height), &[&file.id]))
+        .await
+        .unwrap()
+}
+
 fn probe(bytes: &[u8]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.mp4");
@@ -188,14 +196,7 @@ async fn a_video_is_transcoded_without_upscaling_and_gets_a_poster() {
     let app = TestApp::start().await;
     let c = &app.client;
     let dir = tempfile::tempdir().unwrap();
-    let file = c
-        .upload("clip.mp4", &test_video(dir.path(), 3, "320x240"))
-        .await
-        .unwrap();
-    let job = c
-        .submit(submit(transcode_params(720), &[&file.id]))
-        .await
-        .unwrap();
+    let job = transcode(c, &test_video(dir.path(), 3, "320x240"), 720).await;
     let seen = c.watch_to_end(&job.id).await;
     let done = seen.last().unwrap();
     assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
@@ -258,14 +259,7 @@ async fn cancelling_a_video_job_leaves_no_ffmpeg_running() {
     let app = TestApp::start().await;
     let c = &app.client;
     let dir = tempfile::tempdir().unwrap();
-    let file = c
-        .upload("long.mp4", &test_video(dir.path(), 60, "1280x720"))
-        .await
-        .unwrap();
-    let job = c
-        .submit(submit(transcode_params(720), &[&file.id]))
-        .await
-        .unwrap();
+    let job = transcode(c, &test_video(dir.path(), 60, "1280x720"), 720).await;
     c.watch_until(&job.id, |j| j.progress_message == "transcoding")
         .await;
     assert!(

@@ -896,6 +896,18 @@ mod tests {
     use forklift_testkit::with_exif_orientation;
 
     #[test]
+    fn tiff_inputs_decode() {
+        let img =
+            DynamicImage::ImageRgb8(RgbImage::from_pixel(64, 48, ::image::Rgb([10, 200, 30])));
+        let mut tiff = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut tiff, ImageFormat::Tiff).unwrap();
+        let d = decode(tiff.get_ref(), &ImageLimits::default()).unwrap();
+        assert_eq!((d.image.width(), d.image.height()), (64, 48));
+        let thumb = resize(&d, size(16, 0), Fit::Contain).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (16, 12));
+    }
+
+    #[test]
     fn scaled_decoding_applies_exif_orientation() {
         // Stored 1200×800 with the left third red; tagged "rotate 90° clockwise", so
         // displayed 800×1200 with red on top.

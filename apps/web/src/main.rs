@@ -21,6 +21,8 @@ async fn run() -> anyhow::Result<()> {
         }
     };
     forklift_config::init_logging(cfg.common.log_format, &cfg.common.log)?;
+    // Before anything announces readiness: a SIGTERM from now on shuts down cleanly.
+    let shutdown = forklift_host::shutdown_signal();
     let http = TcpListener::bind(cfg.http_addr)
         .await
         .with_context(|| format!("FORKLIFT_HTTP_ADDR: cannot listen on {}", cfg.http_addr))?;
@@ -60,5 +62,5 @@ async fn run() -> anyhow::Result<()> {
         );
     }
     println!("Press Ctrl-C to stop.");
-    forklift_web::serve(app, http, grpc, forklift_host::shutdown_signal()).await
+    forklift_web::serve(app, http, grpc, shutdown).await
 }

@@ -22,6 +22,8 @@ async fn run() -> anyhow::Result<()> {
         }
     };
     forklift_config::init_logging(cfg.common.log_format, &cfg.common.log)?;
+    // Before anything announces readiness: a SIGTERM from now on shuts down cleanly.
+    let shutdown = forklift_host::shutdown_signal();
     if cfg.migrate_only {
         forklift_store::Store::open(&cfg.common.database_url())
             .await
@@ -71,7 +73,7 @@ async fn run() -> anyhow::Result<()> {
             http: Some(http),
         },
         roles,
-        forklift_host::shutdown_signal(),
+        shutdown,
     )
     .await
 }

@@ -162,3 +162,14 @@ fn bad_settings_stop_start_up_naming_the_variable() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("FORKLIFT_GRPC_ADDR"), "{err}");
 }
+
+#[tokio::test]
+async fn sigterm_right_after_the_start_up_banner_is_a_clean_shutdown() {
+    // The banner announces readiness; the signal handlers must already be in place.
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..3 {
+        let server = Server::start(dir.path(), &[]).await;
+        let status = server.terminate().await;
+        assert!(status.success(), "clean exit: {status:?}");
+    }
+}

@@ -79,15 +79,7 @@ pub async fn serve(
                 api: true,
                 workers: true,
             };
-            host.run(
-                Listeners {
-                    grpc,
-                    http: Some(http),
-                },
-                roles,
-                shutdown,
-            )
-            .await
+            host.run(Listeners { grpc, http }, roles, shutdown).await
         }
         App::Extracted { jobs_url } => {
             let router = http::extracted_router(&jobs_url)?;

@@ -115,27 +115,12 @@ impl JobCtx {
     /// Reads a whole input into memory, refusing inputs over `limit` bytes with a
     /// message that names the limit.
     pub async fn input_bytes(&self, index: usize, limit: u64) -> Result<Bytes, JobError> {
-        let file = self.input(index)?;
-        if file.size_bytes > limit {
-            return Err(JobError::permanent(format!(
-                "the input {:?} is {} bytes, above this kind's limit of {} bytes",
-                file.name, file.size_bytes, limit
-            )));
-        }
-        match self.engine.blobs().get_bytes(&file.blob_key, limit).await {
-            Ok(b) => Ok(b),
-            Err(BlobError::NotFound(_)) => Err(JobError::permanent(format!(
-                "the content of input {:?} is missing from storage",
-                file.name
-            ))),
-            Err(BlobError::TooLarge { limit }) => Err(JobError::permanent(format!(
-                "the input {:?} is above this kind's limit of {limit} bytes",
-                file.name
-            ))),
-            Err(e) => Err(JobError::retryable(format!(
-                "reading the input failed: {e}"
-            ))),
-        }
+        let file = self.input_within(index, limit)?;
+        self.engine
+            .blobs()
+            .get_bytes(&file.blob_key, limit)
+            .await
+            .map_err(|e| input_error(file, e))
     }
 
     /// Reports progress (0-100) with a short note; see [`Progress::report`].
@@ -155,20 +140,12 @@ impl JobCtx {
     ) -> Result<impl tokio::io::AsyncRead + Send + Unpin + 'static, JobError> {
         use futures::TryStreamExt;
         let file = self.input(index)?;
-        let stream = match self.engine.blobs().get_stream(&file.blob_key).await {
-            Ok(s) => s,
-            Err(BlobError::NotFound(_)) => {
-                return Err(JobError::permanent(format!(
-                    "the content of input {:?} is missing from storage",
-                    file.name
-                )));
-            }
-            Err(e) => {
-                return Err(JobError::retryable(format!(
-                    "reading the input failed: {e}"
-                )));
-            }
-        };
+        let stream = self
+            .engine
+            .blobs()
+            .get_stream(&file.blob_key)
+            .await
+            .map_err(|e| input_error(file, e))?;
         Ok(tokio_util::io::StreamReader::new(
             stream.map_err(std::io::Error::other),
         ))
@@ -204,13 +181,7 @@ impl JobCtx {
         index: usize,
         limit: u64,
     ) -> Result<std::path::PathBuf, JobError> {
-        let file = self.input(index)?.clone();
-        if file.size_bytes > limit {
-            return Err(JobError::permanent(format!(
-                "the input {:?} is {} bytes, above this kind's limit of {limit} bytes",
-                file.name, file.size_bytes
-            )));
-        }
+        self.input_within(index, limit)?;
         let path = self.scratch_dir()?.join(format!("input-{index}"));
         let mut reader = self.input_reader(index).await?;
         let mut out = tokio::fs::File::create(&path)
@@ -226,6 +197,18 @@ impl JobCtx {
         self.inputs
             .get(index)
             .ok_or_else(|| JobError::permanent(format!("the job has no input #{}", index + 1)))
+    }
+
+    /// The input's record, refusing inputs over `limit` bytes with a message naming it.
+    fn input_within(&self, index: usize, limit: u64) -> Result<&FileRecord, JobError> {
+        let file = self.input(index)?;
+        if file.size_bytes > limit {
+            return Err(JobError::permanent(format!(
+                "the input {:?} is {} bytes, above this kind's limit of {limit} bytes",
+                file.name, file.size_bytes
+            )));
+        }
+        Ok(file)
     }
 
     /// Streams a file into an output (see [`JobCtx::put_output`]).
@@ -306,5 +289,20 @@ impl JobCtx {
             )),
             Err(_) => Err(JobError::Cancelled),
         }
+    }
+}
+
+/// What a storage failure reading an input means for the attempt.
+fn input_error(file: &FileRecord, e: BlobError) -> JobError {
+    match e {
+        BlobError::NotFound(_) => JobError::permanent(format!(
+            "the content of input {:?} is missing from storage",
+            file.name
+        )),
+        BlobError::TooLarge { limit } => JobError::permanent(format!(
+            "the input {:?} is above this kind's limit of {limit} bytes",
+            file.name
+        )),
+        e => JobError::retryable(format!("reading the input failed: {e}")),
     }
 }

@@ -522,14 +522,7 @@ impl Engine {
         page_token: &str,
     ) -> Result<(Vec<FileRecord>, String), ApiError> {
         let limit = page_limit(page_size)?;
-        let before =
-            if page_token.is_empty() {
-                None
-            } else {
-                Some(page_token.parse().map_err(|_| {
-                    ApiError::invalid("page_token", "not a token from a previous page")
-                })?)
-            };
+        let before = page_after(page_token)?;
         let mut files = self
             .inner
             .store
@@ -564,7 +557,7 @@ fn page_limit(page_size: i32) -> Result<u32, ApiError> {
     }
 }
 
-fn page_after(token: &str) -> Result<Option<JobId>, ApiError> {
+fn page_after<Id: std::str::FromStr>(token: &str) -> Result<Option<Id>, ApiError> {
     if token.is_empty() {
         return Ok(None);
     }

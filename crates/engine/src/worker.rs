@@ -71,15 +71,8 @@ impl Engine {
         } else {
             now
         };
-        let recovered = self.store().recover_running(expired_before, now).await?;
-        for job in recovered.failed {
-            tracing::warn!(job_id = %job.id, "job {} failed: its worker died on the last attempt", job.id);
-            self.changed(job);
-        }
-        for job in recovered.requeued {
-            tracing::info!(job_id = %job.id, "job {} requeued: its worker died", job.id);
-            self.changed(job);
-        }
+        // Every queued job, the reclaimed ones included, is dispatched just below.
+        self.reclaim(expired_before, now).await?;
         let queued = self.store().queued_jobs().await?;
         tracing::info!(
             count = queued.len(),
@@ -90,6 +83,25 @@ impl Engine {
             self.dispatch(job).await;
         }
         Ok(())
+    }
+
+    /// Puts back the running jobs whose lease ended before `expired_before` (their
+    /// worker died), announces the changes and returns the requeued ones.
+    async fn reclaim(
+        &self,
+        expired_before: i64,
+        now: i64,
+    ) -> Result<Vec<Job>, forklift_store::StoreError> {
+        let r = self.store().recover_running(expired_before, now).await?;
+        for job in r.failed {
+            tracing::warn!(job_id = %job.id, "job {} failed: its worker stopped responding on the last attempt", job.id);
+            self.changed(job);
+        }
+        for job in &r.requeued {
+            tracing::warn!(job_id = %job.id, "job {} requeued: its worker stopped responding", job.id);
+            self.changed(job.clone());
+        }
+        Ok(r.requeued)
     }
 
     /// Starts the consumers of the configured queues, the reconciler and the cancel
@@ -434,16 +446,10 @@ async fn reconcile(engine: Engine, stop: CancellationToken) {
             _ = tick.tick() => {}
         }
         let now = now_ms();
-        match engine.store().recover_running(now, now).await {
-            Ok(r) => {
-                for job in r.failed {
-                    tracing::warn!(job_id = %job.id, "job {} failed: its worker stopped responding", job.id);
-                    engine.changed(job);
-                }
-                for job in r.requeued {
-                    tracing::warn!(job_id = %job.id, "job {} requeued: its worker stopped responding", job.id);
-                    engine.changed(job.clone());
-                    engine.dispatch(&job).await;
+        match engine.reclaim(now, now).await {
+            Ok(requeued) => {
+                for job in &requeued {
+                    engine.dispatch(job).await;
                 }
             }
             Err(e) => tracing::error!(error = %e, "reconciling failed: {e}"),

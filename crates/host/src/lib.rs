@@ -52,8 +52,8 @@ impl From<forklift_config::Role> for Roles {
 pub struct Listeners {
     /// gRPC API (with the `api` role).
     pub grpc: Option<TcpListener>,
-    /// `/healthz`, `/readyz`, `/metrics`; None when the caller serves HTTP itself.
-    pub http: Option<TcpListener>,
+    /// `/healthz`, `/readyz`, `/metrics`.
+    pub http: TcpListener,
 }
 
 impl JobsHost {
@@ -173,7 +173,8 @@ impl JobsHost {
                 );
             servers.spawn(async move { server.await.context("gRPC server") });
         }
-        if let Some(http) = listeners.http {
+        {
+            let http = listeners.http;
             let router = health_router(engine.clone());
             let server =
                 axum::serve(http, router).with_graceful_shutdown(stop.clone().cancelled_owned());

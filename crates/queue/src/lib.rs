@@ -44,8 +44,9 @@ pub trait Transport: Send + Sync + 'static {
     /// not added again, so republishing is always safe.
     async fn publish(&self, delivery: Delivery) -> Result<(), QueueError>;
 
-    /// Waits for the next due delivery of `queue`. Cancel-safe: dropping the future
-    /// loses nothing.
+    /// Waits for the next due delivery of `queue`. Dropping the future may lose a
+    /// delivery already taken from a networked transport; the reconciler republishes
+    /// it from the record.
     async fn next(&self, queue: &str) -> Result<Delivery, QueueError>;
 
     /// How many deliveries wait in `queue` (due or not).

@@ -177,14 +177,9 @@ impl Store {
         }
         binds.push(V::I(i64::from(f.limit)));
         sql += &format!(" ORDER BY id DESC LIMIT {}", param(&mut binds));
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in &binds {
-            query = match *b {
-                V::I(i) => query.bind(i),
-                V::S(s) => query.bind(s.to_owned()),
-            };
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(job_from_row).collect()
     }
 
@@ -519,22 +514,30 @@ impl Store {
         set: &str,
         binds: &[V<'_>],
     ) -> Result<Option<Job>> {
-        let mut q = q!("UPDATE jobs SET {set}, version = version + 1
+        let q = q!("UPDATE jobs SET {set}, version = version + 1
              WHERE id = $1 AND state = 'running' AND lease_token = $2 RETURNING {JOB_COLUMNS}")
         .bind(id.to_string())
         .bind(token.to_owned());
-        for b in binds {
-            q = match *b {
-                V::I(i) => q.bind(i),
-                V::S(s) => q.bind(s.to_owned()),
-            };
-        }
-        let row = q.fetch_optional(&self.pool).await?;
+        let row = bind_all(q, binds).fetch_optional(&self.pool).await?;
         row.map(|r| job_from_row(&r)).transpose()
     }
 }
 
-/// A value bound into [`Store::running_transition`].
+/// Binds `binds` in order after whatever `q` has bound already.
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    binds: &[V<'_>],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for b in binds {
+        q = match *b {
+            V::I(i) => q.bind(i),
+            V::S(s) => q.bind(s.to_owned()),
+        };
+    }
+    q
+}
+
+/// A value bound into a query built at run time.
 enum V<'a> {
     I(i64),
     S(&'a str),

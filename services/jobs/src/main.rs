@@ -67,13 +67,5 @@ async fn run() -> anyhow::Result<()> {
             f.display()
         );
     }
-    host.run(
-        Listeners {
-            grpc,
-            http: Some(http),
-        },
-        roles,
-        shutdown,
-    )
-    .await
+    host.run(Listeners { grpc, http }, roles, shutdown).await
 }

@@ -5,6 +5,7 @@ mod users;
 
 pub use files::NewFile;
 pub use jobs::{CancelOutcome, Claim, JobFilter, NewJob, NewOutput, Recovered};
+pub use users::ApiToken;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;

@@ -50,6 +50,7 @@ on_both!(
     release_does_not_spend_the_attempt_and_claims_respect_run_at,
     idempotency_keys_are_per_owner_and_must_match,
     lists_filter_and_page,
+    accounts_sessions_and_tokens,
 );
 
 async fn new_job(s: &Store, key: Option<&str>) -> forklift_domain::Job {
@@ -394,4 +395,58 @@ async fn lists_filter_and_page(db: Db) {
     let counts = s.count_jobs_by_state().await.unwrap();
     assert!(counts.contains(&(JobState::Queued, 2)) && counts.contains(&(JobState::Running, 1)));
     assert_eq!(s.queued_jobs().await.unwrap().len(), 2);
+}
+
+async fn accounts_sessions_and_tokens(db: Db) {
+    let (s, _dir) = store(db).await;
+    let ann = s
+        .create_account(" Ann@Example.com ", "hash-a", Role::User)
+        .await
+        .unwrap()
+        .expect("new account");
+    assert_eq!(ann.email, "ann@example.com");
+    assert!(
+        s.create_account("ANN@example.com", "hash-b", Role::User)
+            .await
+            .unwrap()
+            .is_none(),
+        "emails are unique whatever their case"
+    );
+    let (found, hash) = s.credentials("ann@EXAMPLE.com").await.unwrap().unwrap();
+    assert_eq!((found.id, hash.as_deref()), (ann.id, Some("hash-a")));
+    assert!(s.credentials("bob@example.com").await.unwrap().is_none());
+
+    // Sessions: live until deleted or expired.
+    s.create_session("live", ann.id, now_ms() + 60_000)
+        .await
+        .unwrap();
+    s.create_session("old", ann.id, now_ms() - 1).await.unwrap();
+    assert_eq!(
+        s.session_user("live").await.unwrap().map(|u| u.id),
+        Some(ann.id)
+    );
+    assert!(s.session_user("old").await.unwrap().is_none());
+    assert_eq!(s.delete_expired_sessions().await.unwrap(), 1);
+    s.delete_session("live").await.unwrap();
+    assert!(s.session_user("live").await.unwrap().is_none());
+
+    // Tokens: listed without the secret, revoked only by their owner.
+    let bob = s.create_user("bob@example.com", Role::User).await.unwrap();
+    let id = s.create_api_token(ann.id, "ci", "h1").await.unwrap();
+    assert_eq!(
+        s.user_by_token_hash("h1").await.unwrap().map(|u| u.id),
+        Some(ann.id)
+    );
+    assert!(!s.revoke_api_token(bob.id, &id).await.unwrap(), "not bob's");
+    assert!(s.revoke_api_token(ann.id, &id).await.unwrap());
+    assert!(
+        !s.revoke_api_token(ann.id, &id).await.unwrap(),
+        "already revoked"
+    );
+    assert!(s.user_by_token_hash("h1").await.unwrap().is_none());
+    let tokens = s.list_api_tokens(ann.id).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].name, "ci");
+    assert!(tokens[0].revoked_at.is_some());
+    assert!(s.list_api_tokens(bob.id).await.unwrap().is_empty());
 }

@@ -67,12 +67,15 @@ done
 export FORKLIFT_DATABASE_URL="postgres://forklift@127.0.0.1:$pg_port/forklift"
 export FORKLIFT_REDIS_URL="redis://127.0.0.1:$redis_port/"
 export FORKLIFT_DATA_DIR="$dev/data"
+# The web app acts for signed-in users with this secret; all three processes share it.
+export FORKLIFT_SERVICE_TOKEN="${FORKLIFT_SERVICE_TOKEN:-dev-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"
 export FORKLIFT_DEV_TARGET="$target"
 export web_port grpc_port api_http_port worker_http_port
 
 echo "Forklift, extracted (Ctrl-C stops everything):"
 echo "  Web:        http://127.0.0.1:$web_port"
 echo "  gRPC API:   127.0.0.1:$grpc_port  (token: $dev/data/admin-token)"
+echo "  Admin:      admin@localhost, password in $dev/data/admin-password (first start)"
 echo "  Jobs HTTP:  http://127.0.0.1:$api_http_port/metrics (api), http://127.0.0.1:$worker_http_port/metrics (worker)"
 echo "  Redis:      $FORKLIFT_REDIS_URL"
 echo "  PostgreSQL: $FORKLIFT_DATABASE_URL"

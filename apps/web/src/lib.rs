@@ -1,51 +1,94 @@
-//! The Forklift web app.
+//! The Forklift web app: server-rendered pages, the JSON API, live progress, uploads
+//! and downloads. It owns accounts, sessions and API tokens; every file and job call
+//! goes through the Files and Jobs gRPC API ([`backend`]).
 //!
 //! - **Unified** (no `FORKLIFT_JOBS_URL`): hosts the jobs service in-process — the
 //!   engine, its workers and the gRPC API — on an embedded SQLite database, an
-//!   in-process queue and local-disk storage.
+//!   in-process queue and local-disk storage; the web app reaches the API over an
+//!   in-memory channel.
 //! - **Extracted** (`FORKLIFT_JOBS_URL` set): runs no jobs and touches no job or file
-//!   tables; the jobs service answers for them over gRPC.
+//!   tables; the jobs service answers for them over gRPC, and the web app acts for
+//!   signed-in users with the shared service token.
 //!
 //! [`build`] assembles the app from configuration; [`serve`] runs it on listeners the
 //! caller has bound, until the shutdown future resolves — so tests bind port 0 and
 //! call the very same code as `main`.
 
-mod http;
+mod admin;
+mod api;
+mod assets;
+pub mod backend;
+mod download;
+mod error;
+mod events;
+mod health;
+pub mod model;
+mod pages;
+mod ratelimit;
+mod routes;
+mod session;
+mod state;
+mod upload;
+
+pub use api::ApiDoc;
 
 use anyhow::Context;
 use forklift_config::WebConfig;
 use forklift_host::{JobsHost, Listeners, Roles};
 use forklift_store::Store;
+use state::{Web, WebParts};
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// The assembled application, ready to serve.
-pub enum App {
+pub struct App {
+    web: Web,
+    mode: Mode,
+}
+
+enum Mode {
     /// Hosting the jobs service in this process.
     Unified(Box<JobsHost>),
-    /// Calling a separate jobs service at this gRPC address.
-    Extracted {
-        /// The jobs service, e.g. `http://127.0.0.1:50051`.
-        jobs_url: String,
-    },
+    /// Calling a separate jobs service.
+    Extracted,
 }
 
 impl App {
-    /// The record, when this process hosts it (for tests and administration).
-    pub fn store(&self) -> Option<&Store> {
-        match self {
-            App::Unified(host) => Some(host.store()),
-            App::Extracted { .. } => None,
-        }
+    /// Accounts, sessions and tokens (in unified mode also every job and file).
+    pub fn store(&self) -> &Store {
+        self.web.store()
     }
 
     /// Where the first admin's API token was written, if this start created it.
     pub fn admin_token_file(&self) -> Option<&PathBuf> {
-        match self {
-            App::Unified(host) => host.admin_token_file(),
-            App::Extracted { .. } => None,
+        match &self.mode {
+            Mode::Unified(host) => host.admin_token_file(),
+            Mode::Extracted => None,
         }
+    }
+}
+
+fn web_parts(
+    cfg: &WebConfig,
+    store: Store,
+    backend: backend::Backend,
+    metrics: Arc<forklift_engine::Metrics>,
+) -> WebParts {
+    WebParts {
+        store,
+        backend,
+        // Used only to convert parameters: never to run anything here.
+        registry: forklift_kinds::registry(&forklift_kinds::KindsConfig {
+            debug_kinds: cfg.common.debug_kinds,
+            ..Default::default()
+        }),
+        metrics,
+        max_upload_bytes: cfg.common.max_upload_mb * 1024 * 1024,
+        secure_cookies: cfg.secure_cookies,
+        signin_attempts: cfg.signin_attempts,
+        submit_per_minute: cfg.submit_per_minute,
     }
 }
 
@@ -53,15 +96,52 @@ impl App {
 pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
     match &cfg.jobs_url {
         Some(url) => {
-            tonic::transport::Endpoint::from_shared(url.clone())
-                .with_context(|| format!("FORKLIFT_JOBS_URL: {url:?} is not a URL"))?;
-            Ok(App::Extracted {
-                jobs_url: url.clone(),
+            let token = cfg
+                .common
+                .service_token
+                .clone()
+                .filter(|t| !t.is_empty())
+                .context(
+                    "FORKLIFT_SERVICE_TOKEN is required with FORKLIFT_JOBS_URL: the web app calls \
+                 the jobs service on behalf of signed-in users with this shared secret",
+                )?;
+            let channel = tonic::transport::Endpoint::from_shared(url.clone())
+                .with_context(|| format!("FORKLIFT_JOBS_URL: {url:?} is not a URL"))?
+                .connect_timeout(std::time::Duration::from_secs(2))
+                .connect_lazy();
+            let store = Store::open(&cfg.common.database_url()).await.context(
+                "FORKLIFT_DATABASE_URL: cannot open the database (accounts and sessions)",
+            )?;
+            let backend = backend::Backend::new(channel, &token)?;
+            let metrics = Arc::new(forklift_engine::Metrics::default());
+            Ok(App {
+                web: Web::new(web_parts(cfg, store, backend, metrics)),
+                mode: Mode::Extracted,
             })
         }
-        None => Ok(App::Unified(Box::new(
-            JobsHost::build(&cfg.common, true).await?,
-        ))),
+        None => {
+            let mut common = cfg.common.clone();
+            // In one process the web app and the API share a secret nobody else knows,
+            // unless one was configured (e.g. for other trusted services).
+            let token = common
+                .service_token
+                .clone()
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(forklift_engine::auth::random_secret);
+            common.service_token = Some(token.clone());
+            let host = JobsHost::build(&common, true).await?;
+            let backend = backend::Backend::new(host.local_channel().await?, &token)?;
+            let web = Web::new(web_parts(
+                cfg,
+                host.store().clone(),
+                backend,
+                host.engine().metrics().clone(),
+            ));
+            Ok(App {
+                web,
+                mode: Mode::Unified(Box::new(host)),
+            })
+        }
     }
 }
 
@@ -73,16 +153,18 @@ pub async fn serve(
     grpc: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    match app {
-        App::Unified(host) => {
+    let routes = routes::router(app.web.clone());
+    match app.mode {
+        Mode::Unified(host) => {
             let roles = Roles {
                 api: true,
                 workers: true,
             };
-            host.run(Listeners { grpc, http }, roles, shutdown).await
+            host.run_with_routes(Listeners { grpc, http }, roles, routes, shutdown)
+                .await
         }
-        App::Extracted { jobs_url } => {
-            let router = http::extracted_router(&jobs_url)?;
+        Mode::Extracted => {
+            let router = routes.merge(health::extracted_router(&app.web));
             axum::serve(http, router)
                 .with_graceful_shutdown(shutdown)
                 .await

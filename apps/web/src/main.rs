@@ -57,9 +57,10 @@ async fn run() -> anyhow::Result<()> {
     }
     if let Some(f) = app.admin_token_file() {
         println!(
-            "  First start: an admin API token was written to {}",
-            f.display()
+            "  First start: sign in as admin@localhost with the password in {}",
+            f.with_file_name("admin-password").display()
         );
+        println!("  (an admin API token is in {})", f.display());
     }
     println!("Press Ctrl-C to stop.");
     forklift_web::serve(app, http, grpc, shutdown).await

@@ -24,6 +24,16 @@ pub struct WebConfig {
     /// app runs no jobs and calls the jobs service instead (extracted mode).
     #[arg(long, env = "FORKLIFT_JOBS_URL")]
     pub jobs_url: Option<String>,
+    /// Mark cookies `Secure` (set when the site is served over HTTPS).
+    #[arg(long, env = "FORKLIFT_SECURE_COOKIES", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub secure_cookies: bool,
+    /// Failed sign-ins allowed per account per 15 minutes before sign-in is refused
+    /// for a while (0: no limit).
+    #[arg(long, env = "FORKLIFT_SIGNIN_ATTEMPTS", default_value_t = 5)]
+    pub signin_attempts: u32,
+    /// Jobs a user may submit per minute over the web and JSON API (0: no limit).
+    #[arg(long, env = "FORKLIFT_SUBMIT_PER_MINUTE", default_value_t = 120)]
+    pub submit_per_minute: u32,
     /// Settings shared with the jobs service.
     #[command(flatten)]
     pub common: CommonConfig,

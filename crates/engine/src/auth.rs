@@ -93,7 +93,8 @@ fn unauthenticated() -> ApiError {
     )
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares two secrets without leaking where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -110,6 +111,36 @@ pub fn new_token() -> (String, String) {
     let token = format!("fk_{}", hex::encode(bytes));
     let hash = hash_token(&token);
     (token, hash)
+}
+
+/// An argon2id hash of a password (PHC string: algorithm, parameters and salt
+/// included), with the OWASP-recommended parameters (19 MiB, 2 passes).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `password` matches a hash made by [`hash_password`] (constant time).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A random secret of 32 bytes, hex-encoded (session ids, CSRF tokens, passwords).
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// Creates a user with an API token and returns the token (shown once).
@@ -137,5 +168,15 @@ mod tests {
         assert!(a.starts_with("fk_") && a.len() == 67);
         assert_eq!(hash_token(&a), ha);
         assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd"));
+    }
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("correct horse batterY", &h));
+        assert!(!verify_password("x", "not a hash"));
+        assert_ne!(h, hash_password("correct horse battery").unwrap(), "salted");
     }
 }

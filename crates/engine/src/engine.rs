@@ -167,7 +167,8 @@ impl Engine {
     pub(crate) fn running(&self) -> &Mutex<BTreeMap<JobId, crate::worker::Abort>> {
         &self.inner.running
     }
-    pub(crate) fn closing(&self) -> &CancellationToken {
+    /// Trips when the engine shuts its streams down (at the end of a graceful shutdown).
+    pub fn closing(&self) -> &CancellationToken {
         &self.inner.closing
     }
 

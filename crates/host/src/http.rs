@@ -101,8 +101,8 @@ pub async fn metrics_text(engine: &Engine) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// Times every request of a server into the engine's metrics: the route is the path
-/// (gRPC: `/package.Service/Method`), the status the HTTP status or, for gRPC, the
+/// Times every request of a server into the engine's metrics: the route is the matched
+/// route pattern (gRPC: `/package.Service/Method`), the status the HTTP status or, for gRPC, the
 /// `grpc-status` a failing call answers with (success reports it in trailers: `0`).
 #[derive(Clone)]
 pub struct MetricsLayer {
@@ -153,7 +153,13 @@ where
     }
 
     fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
-        let route = req.uri().path().to_owned();
+        // Label by the matched route (`/jobs/{id}`), never the raw path: ids would make
+        // one time series per job. gRPC paths are their method names already.
+        let route = match req.extensions().get::<axum::extract::MatchedPath>() {
+            Some(m) => m.as_str().to_owned(),
+            None if self.layer.surface == "grpc" => req.uri().path().to_owned(),
+            None => "unmatched".to_owned(),
+        };
         let start = std::time::Instant::now();
         let fut = self.inner.call(req);
         let layer = self.layer.clone();

@@ -59,7 +59,8 @@ pub struct Listeners {
 impl JobsHost {
     /// Assembles the parts from configuration. With `bootstrap`, the first start on an
     /// empty database creates `admin@localhost` and writes its API token to
-    /// `<data dir>/admin-token` (owner-readable only; never logged).
+    /// `<data dir>/admin-token` and its web password to `<data dir>/admin-password`
+    /// (owner-readable only; never logged).
     pub async fn build(c: &CommonConfig, bootstrap: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&c.data_dir).with_context(|| {
             format!("FORKLIFT_DATA_DIR: cannot create {}", c.data_dir.display())
@@ -155,6 +156,19 @@ impl JobsHost {
         roles: Roles,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
+        self.run_with_routes(listeners, roles, axum::Router::new(), shutdown)
+            .await
+    }
+
+    /// [`run`](Self::run), serving `routes` (the web app's pages and JSON API) on the
+    /// HTTP listener beside health, readiness and metrics.
+    pub async fn run_with_routes(
+        self,
+        listeners: Listeners,
+        roles: Roles,
+        routes: axum::Router,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
         let engine = self.engine;
         let workers = if roles.workers {
             engine.recover().await.context("recovering jobs at start")?;
@@ -175,7 +189,7 @@ impl JobsHost {
         }
         {
             let http = listeners.http;
-            let router = health_router(engine.clone());
+            let router = health_router(engine.clone()).merge(routes);
             let server =
                 axum::serve(http, router).with_graceful_shutdown(stop.clone().cancelled_owned());
             servers.spawn(async move { server.await.context("HTTP server") });
@@ -201,6 +215,40 @@ impl JobsHost {
         engine.store().close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+impl JobsHost {
+    /// A gRPC channel to this host's own API over an in-memory pipe: the web app calls
+    /// the jobs service through the very same interface whether it runs in this process
+    /// or elsewhere. The in-memory server stops when the engine closes its streams.
+    pub async fn local_channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<tokio::io::DuplexStream>>(4);
+        let server = grpc_server(&self.api, &self.engine)
+            .await?
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::ReceiverStream::new(rx),
+                self.engine.closing().clone().cancelled_owned(),
+            );
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::warn!(error = %e, "in-process gRPC server: {e}");
+            }
+        });
+        let connector = tower::service_fn(move |_: tonic::transport::Uri| {
+            let tx = tx.clone();
+            async move {
+                let (client, server) = tokio::io::duplex(256 * 1024);
+                tx.send(Ok(server))
+                    .await
+                    .map_err(|_| std::io::Error::other("the in-process gRPC server has stopped"))?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(client))
+            }
+        });
+        Ok(
+            tonic::transport::Endpoint::from_static("http://in-process.forklift")
+                .connect_with_connector_lazy(connector),
+        )
     }
 }
 
@@ -247,8 +295,16 @@ async fn bootstrap_admin(store: &Store, data_dir: &Path) -> anyhow::Result<Optio
     if store.count_users().await? > 0 {
         return Ok(None);
     }
-    let (_, token) =
+    let (admin, token) =
         create_user_with_token(store, "admin@localhost", UserRole::Admin, "first start").await?;
+    // A password too, so the admin can sign in to the web app's console.
+    let password = forklift_engine::auth::random_secret()[..24].to_owned();
+    let hash = forklift_engine::auth::hash_password(&password)
+        .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?;
+    store.set_password_hash(admin, &hash).await?;
+    let pw_path = data_dir.join("admin-password");
+    write_private(&pw_path, &format!("{password}\n"))
+        .with_context(|| format!("writing {}", pw_path.display()))?;
     let path = data_dir.join("admin-token");
     write_private(&path, &format!("{token}\n"))
         .with_context(|| format!("writing {}", path.display()))?;

@@ -26,6 +26,17 @@ pub fn render_html(report: &Report, title: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"
     );
+    out.push_str(&render_body(report));
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The report's content without the document around it — summary, overview table,
+/// bad rows and one section per column with its SVG charts — for embedding in a page
+/// that brings its own layout and style. Escaped like [`render_html`]; no script, no
+/// inline style attributes (so a strict Content-Security-Policy allows it).
+pub fn render_body(report: &Report) -> String {
+    let mut out = String::with_capacity(16 * 1024 + report.columns.len() * 4096);
     summary(&mut out, report);
     overview(&mut out, report);
     bad_rows(&mut out, report);
@@ -33,7 +44,6 @@ pub fn render_html(report: &Report, title: &str) -> String {
     for column in &report.columns {
         column_section(&mut out, column, report.rows);
     }
-    out.push_str("</body></html>\n");
     out
 }
 

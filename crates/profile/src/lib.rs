@@ -15,7 +15,7 @@ use report::{BadRow, BadRowKind, BadRows, Dialect, Report, SCHEMA};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use html::render_html;
+pub use html::{render_body, render_html};
 
 /// Bytes read from the start of the input to detect the dialect.
 const SAMPLE_BYTES: usize = 256 * 1024;

@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;

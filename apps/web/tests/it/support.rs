@@ -263,6 +263,8 @@ pub fn test_flags(data_dir: &std::path::Path) -> Vec<String> {
         "1s",
         "--log",
         "warn",
+        "--service-token",
+        "test-service-secret",
     ]
     .map(String::from)
     .to_vec()
@@ -403,7 +405,7 @@ impl TestApp {
         args.extend(common);
         let cfg: forklift_config::WebConfig = forklift_config::parse_from(args).expect("config");
         let app = forklift_web::build(&cfg).await.expect("build app");
-        let store = app.store().expect("unified").clone();
+        let store = app.store().clone();
         let token = std::fs::read_to_string(app.admin_token_file().expect("first start")).unwrap();
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,254 @@
+//! The web app's only way to files and jobs: the Files and Jobs gRPC API, called on
+//! behalf of a signed-in user with the service credentials. In unified mode the
+//! channel is an in-memory pipe to this process's own gRPC server; extracted, it is
+//! a network connection to the jobs service. Either way the same code runs and the
+//! jobs service checks ownership on every call.
+
+use bytes::Bytes;
+use forklift_domain::UserId;
+use forklift_engine::auth::{ACTING_USER_HEADER, SERVICE_TOKEN_HEADER};
+use forklift_rpc::v1 as pb;
+use forklift_rpc::v1::files_client::FilesClient;
+use forklift_rpc::v1::jobs_client::JobsClient;
+use futures::{Stream, StreamExt};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+/// Largest gRPC message (download chunks are at most 256 KiB; uploads send 1 MiB).
+const MAX_MESSAGE: usize = 5 * 1024 * 1024;
+
+/// Upload chunk size sent to the Files service.
+pub const UPLOAD_CHUNK: usize = 1024 * 1024;
+
+/// gRPC clients plus the credentials to act for users.
+#[derive(Clone)]
+pub struct Backend {
+    files: FilesClient<Channel>,
+    jobs: JobsClient<Channel>,
+    channel: Channel,
+    service_token: MetadataValue<Ascii>,
+}
+
+impl Backend {
+    /// Clients over `channel`, authenticating with the shared `service_token`.
+    pub fn new(channel: Channel, service_token: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            files: FilesClient::new(channel.clone())
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+            jobs: JobsClient::new(channel.clone()),
+            channel,
+            service_token: service_token
+                .parse()
+                .map_err(|_| anyhow::anyhow!("FORKLIFT_SERVICE_TOKEN must be printable ASCII"))?,
+        })
+    }
+
+    /// The channel (for health checks).
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// A request acting as `user`.
+    fn req<T>(&self, user: UserId, msg: T) -> Request<T> {
+        let mut r = Request::new(msg);
+        let md = r.metadata_mut();
+        md.insert(SERVICE_TOKEN_HEADER, self.service_token.clone());
+        if let Ok(v) = user.to_string().parse() {
+            md.insert(ACTING_USER_HEADER, v);
+        }
+        r
+    }
+
+    /// Streams an upload: `chunks` are forwarded as they arrive, never collected.
+    pub async fn upload<S>(
+        &self,
+        user: UserId,
+        name: &str,
+        content_type: &str,
+        chunks: S,
+    ) -> Result<pb::File, Status>
+    where
+        S: Stream<Item = Bytes> + Send + 'static,
+    {
+        let first = pb::UploadFileRequest {
+            data: Some(pb::upload_file_request::Data::Metadata(pb::FileMetadata {
+                name: name.to_owned(),
+                content_type: content_type.to_owned(),
+            })),
+        };
+        let rest = chunks.map(|c| pb::UploadFileRequest {
+            data: Some(pb::upload_file_request::Data::Chunk(c.to_vec())),
+        });
+        let stream = futures::stream::once(async { first }).chain(rest);
+        Ok(self
+            .files
+            .clone()
+            .upload_file(self.req(user, stream))
+            .await?
+            .into_inner())
+    }
+
+    /// A file's metadata and a stream of its content.
+    pub async fn download(
+        &self,
+        user: UserId,
+        id: &str,
+    ) -> Result<
+        (
+            pb::File,
+            impl Stream<Item = Result<Bytes, Status>> + Send + 'static,
+        ),
+        Status,
+    > {
+        let mut s = self
+            .files
+            .clone()
+            .download_file(self.req(user, pb::DownloadFileRequest { id: id.into() }))
+            .await?
+            .into_inner();
+        let file = match s.message().await? {
+            Some(pb::DownloadFileResponse {
+                data: Some(pb::download_file_response::Data::File(f)),
+            }) => f,
+            _ => {
+                return Err(Status::internal(
+                    "download stream did not start with metadata",
+                ));
+            }
+        };
+        let content = s.filter_map(|m| async move {
+            match m {
+                Ok(pb::DownloadFileResponse {
+                    data: Some(pb::download_file_response::Data::Chunk(c)),
+                }) => Some(Ok(Bytes::from(c))),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            }
+        });
+        Ok((file, content))
+    }
+
+    /// A whole (small) file, e.g. a report, refusing anything over `max` bytes.
+    pub async fn read_small(&self, user: UserId, id: &str, max: u64) -> Result<Vec<u8>, Status> {
+        let (file, content) = self.download(user, id).await?;
+        if file.size_bytes > max {
+            return Err(Status::failed_precondition(format!(
+                "{} is {} bytes; at most {max} can be shown here",
+                file.name, file.size_bytes
+            )));
+        }
+        let mut out = Vec::with_capacity(file.size_bytes as usize);
+        let mut content = std::pin::pin!(content);
+        while let Some(c) = content.next().await {
+            out.extend_from_slice(&c?);
+        }
+        Ok(out)
+    }
+
+    /// One file.
+    pub async fn get_file(&self, user: UserId, id: &str) -> Result<pb::File, Status> {
+        let r = pb::GetFileRequest { id: id.into() };
+        Ok(self
+            .files
+            .clone()
+            .get_file(self.req(user, r))
+            .await?
+            .into_inner())
+    }
+
+    /// A page of files.
+    pub async fn list_files(
+        &self,
+        user: UserId,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<pb::ListFilesResponse, Status> {
+        let r = pb::ListFilesRequest {
+            page_size,
+            page_token: page_token.into(),
+        };
+        Ok(self
+            .files
+            .clone()
+            .list_files(self.req(user, r))
+            .await?
+            .into_inner())
+    }
+
+    /// Deletes a file.
+    pub async fn delete_file(&self, user: UserId, id: &str) -> Result<(), Status> {
+        let r = pb::DeleteFileRequest { id: id.into() };
+        self.files.clone().delete_file(self.req(user, r)).await?;
+        Ok(())
+    }
+
+    /// Submits a job.
+    pub async fn submit(&self, user: UserId, r: pb::SubmitJobRequest) -> Result<pb::Job, Status> {
+        Ok(self
+            .jobs
+            .clone()
+            .submit_job(self.req(user, r))
+            .await?
+            .into_inner())
+    }
+
+    /// One job.
+    pub async fn get_job(&self, user: UserId, id: &str) -> Result<pb::Job, Status> {
+        let r = pb::GetJobRequest { id: id.into() };
+        Ok(self
+            .jobs
+            .clone()
+            .get_job(self.req(user, r))
+            .await?
+            .into_inner())
+    }
+
+    /// A page of jobs.
+    pub async fn list_jobs(
+        &self,
+        user: UserId,
+        r: pb::ListJobsRequest,
+    ) -> Result<pb::ListJobsResponse, Status> {
+        Ok(self
+            .jobs
+            .clone()
+            .list_jobs(self.req(user, r))
+            .await?
+            .into_inner())
+    }
+
+    /// Cancels a job.
+    pub async fn cancel(&self, user: UserId, id: &str) -> Result<pb::Job, Status> {
+        let r = pb::CancelJobRequest { id: id.into() };
+        Ok(self
+            .jobs
+            .clone()
+            .cancel_job(self.req(user, r))
+            .await?
+            .into_inner())
+    }
+
+    /// Queues a failed or cancelled job again.
+    pub async fn retry(&self, user: UserId, id: &str) -> Result<pb::Job, Status> {
+        let r = pb::RetryJobRequest { id: id.into() };
+        Ok(self
+            .jobs
+            .clone()
+            .retry_job(self.req(user, r))
+            .await?
+            .into_inner())
+    }
+
+    /// A job now, then every change until it is final.
+    pub async fn watch(&self, user: UserId, id: &str) -> Result<tonic::Streaming<pb::Job>, Status> {
+        let r = pb::WatchJobRequest { id: id.into() };
+        Ok(self
+            .jobs
+            .clone()
+            .watch_job(self.req(user, r))
+            .await?
+            .into_inner())
+    }
+}

@@ -1,0 +1,306 @@
+//! Failures as users see them: an HTML page with a reason for the pages, one JSON
+//! error shape for the API. gRPC statuses from the jobs service map onto both.
+
+use askama::Template;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Serialize;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+use utoipa::ToSchema;
+
+/// The HTTP status for a gRPC status code.
+pub fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::FailedPrecondition | Code::Aborted => StatusCode::CONFLICT,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unavailable | Code::DeadlineExceeded => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// One problem with one field.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field, e.g. `params.sizes[0].width`.
+    pub field: String,
+    /// What is wrong and what is allowed.
+    pub description: String,
+}
+
+/// The field violations a status carries (google.rpc.BadRequest).
+pub fn field_errors(s: &Status) -> Vec<FieldError> {
+    s.get_details_bad_request()
+        .map(|b| {
+            b.field_violations
+                .into_iter()
+                .map(|v| FieldError {
+                    field: v.field,
+                    description: v.description,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What went wrong, for a page.
+#[derive(Debug)]
+pub enum PageError {
+    /// Not signed in: go to the sign-in page, then back to this path.
+    SignIn(String),
+    /// Signed in, but not allowed.
+    Forbidden(String),
+    /// No such thing (or not yours).
+    NotFound,
+    /// The request is wrong in a way the message explains.
+    Bad(StatusCode, String),
+    /// A call to the jobs service failed.
+    Rpc(Status),
+    /// Our fault; logged, not shown.
+    Internal(String),
+}
+
+impl PageError {
+    /// An internal error (logged; the user sees a generic message).
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Self::Internal(msg.into())
+    }
+}
+
+impl From<Status> for PageError {
+    fn from(s: Status) -> Self {
+        Self::Rpc(s)
+    }
+}
+
+impl From<forklift_store::StoreError> for PageError {
+    fn from(e: forklift_store::StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        Self::Internal(format!("rendering: {e}"))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    status: u16,
+    page: crate::pages::Chrome,
+}
+
+/// Renders the error page (no user-specific navigation: errors never need a session).
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let page = ErrorPage {
+        title,
+        message,
+        status: status.as_u16(),
+        page: crate::pages::Chrome::anonymous(title),
+    };
+    let body = page
+        .render()
+        .unwrap_or_else(|_| format!("<!doctype html><title>{status}</title><p>{status}</p>"));
+    let mut res = (status, Html(body)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::SignIn(next) => {
+                let to = format!("/signin?next={}", urlencode(&next));
+                Redirect::to(&to).into_response()
+            }
+            PageError::Forbidden(m) => error_page(StatusCode::FORBIDDEN, "Not allowed", &m),
+            PageError::NotFound => error_page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here — or it is not yours to see.",
+            ),
+            PageError::Bad(status, m) => error_page(status, "That did not work", &m),
+            PageError::Rpc(s) => rpc_page(&s),
+            PageError::Internal(m) => {
+                tracing::error!("page failed: {m}");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Something went wrong on our side. Please try again in a moment.",
+                )
+            }
+        }
+    }
+}
+
+fn rpc_page(s: &Status) -> Response {
+    let status = http_status(s.code());
+    match status {
+        StatusCode::NOT_FOUND => PageError::NotFound.into_response(),
+        StatusCode::INTERNAL_SERVER_ERROR => {
+            PageError::Internal(format!("jobs service: {s}")).into_response()
+        }
+        StatusCode::SERVICE_UNAVAILABLE => error_page(
+            status,
+            "Temporarily unavailable",
+            "The jobs service is not answering right now. Please try again in a moment.",
+        ),
+        _ => {
+            let mut msg = s.message().to_owned();
+            for f in field_errors(s) {
+                msg.push_str(&format!(" — {}: {}", f.field, f.description));
+            }
+            error_page(status, "That did not work", &msg)
+        }
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The JSON API's one error shape: `{"error": {"code", "message", "fields"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code, e.g. `not_found`, `invalid_argument`.
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// Per-field problems (for `invalid_argument`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+/// A JSON API failure.
+#[derive(Debug)]
+pub struct ApiFailure {
+    status: StatusCode,
+    body: ErrorBody,
+    retry_after: Option<u64>,
+}
+
+impl ApiFailure {
+    /// A failure with this status, code and message.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                error: ErrorDetail {
+                    code: code.into(),
+                    message: message.into(),
+                    fields: Vec::new(),
+                },
+            },
+            retry_after: None,
+        }
+    }
+
+    /// 401: no valid token.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid API token is required: send 'Authorization: Bearer <token>' (create one on the API tokens page)",
+        )
+    }
+
+    /// 400 naming fields.
+    pub fn invalid(fields: Vec<FieldError>) -> Self {
+        let mut f = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_argument",
+            "the request has invalid fields",
+        );
+        f.body.error.fields = fields;
+        f
+    }
+
+    /// 429 with Retry-After.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut f = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        f.retry_after = Some(retry_after_secs);
+        f
+    }
+
+    /// 500 (logged).
+    pub fn internal(msg: impl Into<String>) -> Self {
+        tracing::error!("API request failed: {}", msg.into());
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on our side",
+        )
+    }
+}
+
+impl From<Status> for ApiFailure {
+    fn from(s: Status) -> Self {
+        let status = http_status(s.code());
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            return Self::internal(format!("jobs service: {s}"));
+        }
+        let code = match s.code() {
+            Code::InvalidArgument => "invalid_argument",
+            Code::NotFound => "not_found",
+            Code::AlreadyExists => "already_exists",
+            Code::FailedPrecondition => "failed_precondition",
+            Code::PermissionDenied => "permission_denied",
+            Code::Unauthenticated => "unauthenticated",
+            Code::ResourceExhausted => "resource_exhausted",
+            _ => "unavailable",
+        };
+        let mut f = Self::new(status, code, s.message());
+        f.body.error.fields = field_errors(&s);
+        f
+    }
+}
+
+impl From<forklift_store::StoreError> for ApiFailure {
+    fn from(e: forklift_store::StoreError) -> Self {
+        Self::internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, Json(self.body)).into_response();
+        if let Some(s) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"forklift\""),
+            );
+        }
+        res
+    }
+}

@@ -1,0 +1,80 @@
+//! Live job updates as Server-Sent Events. Each stream starts with the job's current
+//! state (the Watch RPCs send a snapshot first), so a browser that reconnects —
+//! EventSource does so by itself — never misses the final state.
+
+use crate::error::{ApiFailure, PageError};
+use crate::model::Job;
+use crate::session::{ApiCaller, SignedIn};
+use crate::state::Web;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use forklift_domain::UserId;
+use futures::{Stream, StreamExt};
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// How long a browser waits before reconnecting.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// One job's update as an SSE event (`event: job`, `id:` its version).
+pub fn job_event(job: &Job) -> Event {
+    Event::default()
+        .event("job")
+        .id(job.version.to_string())
+        .retry(RETRY)
+        .json_data(job.event())
+        .unwrap_or_else(|_| Event::default().comment("unserialisable job"))
+}
+
+fn sse(stream: impl Stream<Item = Event> + Send + 'static) -> Response {
+    let mut res = Sse::new(stream.map(Ok::<_, Infallible>))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    // Tell proxies (nginx) not to buffer the stream.
+    res.headers_mut().insert(
+        "x-accel-buffering",
+        axum::http::HeaderValue::from_static("no"),
+    );
+    res
+}
+
+async fn watch(web: &Web, user: UserId, id: &str) -> Result<Response, tonic::Status> {
+    let stream = web.backend().watch(user, id).await?;
+    let registry = web.registry().clone();
+    let events = stream
+        .take_while(|r| futures::future::ready(r.is_ok()))
+        .filter_map(move |r| {
+            let ev = r.ok().map(|j| job_event(&Job::from_proto(j, &registry)));
+            futures::future::ready(ev)
+        });
+    Ok(sse(events))
+}
+
+/// `GET /jobs/{id}/events`: the signed-in owner's job, live.
+pub async fn job_events(
+    State(web): State<Web>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    Ok(watch(&web, user.id, &id).await?)
+}
+
+/// Follow a job's changes as Server-Sent Events (`event: job`), starting with its
+/// current state; the stream ends after a final state.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, content_type = "text/event-stream", description = "`job` events with the job's id, state, progress, progress_message, error, final and version"),
+        (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn api_job_events(
+    State(web): State<Web>,
+    ApiCaller(user): ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiFailure> {
+    Ok(watch(&web, user.id, &id).await?)
+}
+
+/// `GET /events`: every change to the signed-in user's jobs.
+pub async fn user_events(SignedIn(_user): SignedIn) -> Result<Response, PageError> {
+    Err(PageError::NotFound)
+}

@@ -1,0 +1,128 @@
+//! The web app's routes and the middleware around them.
+
+use crate::state::Web;
+use crate::{api, assets, events, pages, session};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::routing::{get, post};
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Largest form body (sign-in, job forms); uploads have their own limit.
+const FORM_LIMIT: usize = 64 * 1024;
+
+/// The policy for every page: our own script and style only, no inline script, no
+/// framing, forms post only to us.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+/// Pages, the JSON API, live events, uploads and downloads, with request ids,
+/// tracing, compression, timeouts, body limits, security headers and CSRF.
+pub fn router(web: Web) -> Router {
+    // Requests that finish quickly: a timeout and a small body limit.
+    let quick = Router::new()
+        .route("/", get(pages::landing))
+        .route("/signin", get(pages::signin_form).post(pages::signin))
+        .route("/signup", get(pages::signup_form).post(pages::signup))
+        .route("/signout", post(pages::signout))
+        .route("/dashboard", get(pages::dashboard))
+        .route("/files", get(pages::files_index))
+        .route("/files/{id}", get(pages::file_page))
+        .route("/files/{id}/delete", post(pages::file_delete))
+        .route("/files/{id}/jobs", post(pages::start_job))
+        .route("/jobs", get(pages::jobs_index))
+        .route("/jobs/{id}", get(pages::job_page))
+        .route("/jobs/{id}/cancel", post(pages::job_cancel))
+        .route("/jobs/{id}/retry", post(pages::job_retry))
+        .route("/jobs/{id}/report", get(pages::job_report))
+        .route(
+            "/tokens",
+            get(pages::tokens_page).post(pages::tokens_create),
+        )
+        .route("/tokens/{id}/revoke", post(pages::tokens_revoke))
+        .route("/admin", get(pages::admin_page))
+        .route("/admin/jobs/{id}/retry", post(pages::admin_retry))
+        .route("/static/{name}", get(assets::serve))
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/api/v1/files", get(api::list_files))
+        .route(
+            "/api/v1/files/{id}",
+            get(api::get_file).delete(api::delete_file),
+        )
+        .route("/api/v1/jobs", get(api::list_jobs).post(api::submit_job))
+        .route("/api/v1/jobs/{id}", get(api::get_job))
+        .route("/api/v1/jobs/{id}/cancel", post(api::cancel_job))
+        .route("/api/v1/jobs/{id}/retry", post(api::retry_job))
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ));
+    // Streams: uploads and downloads of any size, live events.
+    let streaming = Router::new()
+        .route("/files", post(pages::upload))
+        .route("/files/{id}/download", get(pages::file_download))
+        .route("/files/{id}/raw", get(pages::file_raw))
+        .route("/jobs/{id}/events", get(events::job_events))
+        .route("/events", get(events::user_events))
+        .route("/api/v1/files", post(api::upload_file))
+        .route("/api/v1/files/{id}/content", get(api::download_file))
+        .route("/api/v1/jobs/{id}/events", get(events::api_job_events))
+        .layer(DefaultBodyLimit::disable());
+    let request_id = HeaderName::from_static("x-request-id");
+    let headers = ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+        ));
+    quick
+        .merge(streaming)
+        .route("/api/v1/{*rest}", axum::routing::any(api::not_found))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            session::csrf_layer,
+        ))
+        .layer(forklift_host::MetricsLayer::new(web.metrics().clone(), "http"))
+        .layer(headers)
+        .layer(CompressionLayer::new())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &axum::http::Request<axum::body::Body>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            },
+        ))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(web)
+}

@@ -1,0 +1,256 @@
+//! The whole flow in a real headless Chromium: sign up, upload an image, start
+//! thumbnails, watch the job finish, download the result — once with JavaScript (live
+//! progress without reloading, drag-and-drop markup present) and once without (form
+//! posts and reloads only).
+
+use crate::support::{DEADLINE, TestApp, test_jpeg};
+use forklift_rpc::v1 as pb;
+use forklift_testkit::browser::{Browser, BrowserOptions};
+
+async fn start(javascript: bool, downloads: &std::path::Path) -> Browser {
+    let mut b = Browser::start(BrowserOptions {
+        javascript,
+        download_dir: Some(downloads.to_owned()),
+    })
+    .await;
+    b.set_timeout(DEADLINE);
+    b
+}
+
+/// Signs up on the page and uploads `photo` through the file input; returns the
+/// file page's URL.
+async fn sign_up_and_upload(
+    b: &Browser,
+    base: &str,
+    email: &str,
+    photo: &std::path::Path,
+    javascript: bool,
+) -> String {
+    b.goto(&format!("{base}/")).await.unwrap();
+    b.find("a[href='/signup']")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#email")
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    b.find("#password")
+        .await
+        .unwrap()
+        .send_keys("a long enough password")
+        .await
+        .unwrap();
+    b.find("form button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("h1", "Dashboard").await.unwrap();
+    // Our script enhances the upload form into a drop zone; without JavaScript it
+    // stays a plain file input.
+    let zone = b.find("form[data-dropzone]").await.unwrap();
+    if javascript {
+        b.wait_until("the drop zone enhanced", async |b| {
+            Ok(b.find("form[data-dropzone][data-dz-ready]").await.ok())
+        })
+        .await
+        .unwrap();
+    } else {
+        assert_eq!(
+            zone.attr("data-dz-ready").await.unwrap(),
+            None,
+            "no script ran"
+        );
+    }
+    b.find("#file")
+        .await
+        .unwrap()
+        .send_keys(photo.to_str().unwrap())
+        .await
+        .unwrap();
+    b.find("form.upload button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("h1", "photo.jpg").await.unwrap();
+    b.current_url().await.unwrap()
+}
+
+/// Checks the downloaded thumbnail: a JPEG 160 pixels wide.
+fn check_download(path: &std::path::Path) {
+    let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!((img.width(), img.height()), (160, 120));
+}
+
+/// Keeps the single media slot busy for a while with another user's thumbnails, so
+/// the browser's job is still queued when its page opens and the page has to follow
+/// it live. (The test waits on page state either way; this only makes sure there is
+/// something live to follow.)
+async fn occupy_the_media_queue(app: &TestApp) {
+    let big = image::RgbImage::from_fn(3000, 2000, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x ^ y) % 256) as u8])
+    });
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(big)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let file = app.client.upload("blocker.png", &png).await.unwrap();
+    for _ in 0..1 {
+        let sizes = (1..=8)
+            .map(|i| pb::ThumbnailSize {
+                width: 100 * i,
+                height: 0,
+            })
+            .collect();
+        app.client
+            .submit(pb::SubmitJobRequest {
+                params: Some(pb::JobParams {
+                    kind: Some(pb::job_params::Kind::ImageThumbnail(
+                        pb::ImageThumbnailParams {
+                            sizes,
+                            ..Default::default()
+                        },
+                    )),
+                }),
+                input_file_ids: vec![file.id.clone()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn with_javascript_progress_is_live_and_the_result_downloads() {
+    let app = TestApp::start_with(&["--queues", "media=1,data,video,debug"]).await;
+    let base = format!("http://{}", app.http_addr);
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("photo.jpg");
+    std::fs::write(&photo, test_jpeg(1600, 1200, None)).unwrap();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let b = start(true, &downloads).await;
+
+    let file_page = sign_up_and_upload(&b, &base, "js@example.com", &photo, true).await;
+    assert!(file_page.contains("/files/"));
+    assert!(
+        b.find(".preview img")
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    b.find("#width").await.unwrap().clear().await.unwrap();
+    b.find("#width")
+        .await
+        .unwrap()
+        .send_keys("160")
+        .await
+        .unwrap();
+    occupy_the_media_queue(&app).await;
+    b.find("form[aria-labelledby=thumb-title] button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#job").await.unwrap();
+    // The page opened on an unfinished job and follows it over the event stream.
+    b.wait_for("body[data-live=on]").await.unwrap();
+    // Mark this page: a reload would lose the mark.
+    b.execute("window.__forkliftMark = 42; return true;", vec![])
+        .await
+        .unwrap();
+    b.wait_for_text("#job [data-field=state]", "succeeded")
+        .await
+        .unwrap();
+    // The outputs appear without a reload.
+    let link = b.wait_for("#job a.download").await.unwrap();
+    let mark = b
+        .execute("return window.__forkliftMark === 42;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(mark, serde_json::json!(true), "the page was not reloaded");
+    assert_eq!(
+        b.find("#job progress")
+            .await
+            .unwrap()
+            .property("value")
+            .await
+            .unwrap(),
+        serde_json::json!(100)
+    );
+    link.click().await.unwrap();
+    let got = b.wait_for_download("jpg").await.unwrap();
+    check_download(&got);
+    b.quit().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_javascript_forms_and_reloads_do_everything() {
+    let app = TestApp::start().await;
+    let base = format!("http://{}", app.http_addr);
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("photo.jpg");
+    std::fs::write(&photo, test_jpeg(1600, 1200, None)).unwrap();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let b = start(false, &downloads).await;
+
+    sign_up_and_upload(&b, &base, "nojs@example.com", &photo, false).await;
+    b.find("#width").await.unwrap().clear().await.unwrap();
+    b.find("#width")
+        .await
+        .unwrap()
+        .send_keys("160")
+        .await
+        .unwrap();
+    b.find("form[aria-labelledby=thumb-title] button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#job").await.unwrap();
+    // Reload (the page's own Refresh link) until the job is done, like a person would.
+    b.wait_until("the job to succeed after reloads", async |b| {
+        let state = b.find("#job [data-field=state]").await?.text().await?;
+        if state == "succeeded" {
+            return Ok(Some(()));
+        }
+        assert!(state == "queued" || state == "running", "state {state}");
+        b.find("#job a[href^='/jobs/']").await?.click().await?;
+        Ok(None)
+    })
+    .await
+    .unwrap();
+    b.find("#job a.download")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let got = b.wait_for_download("jpg").await.unwrap();
+    check_download(&got);
+    // Sign out by the form; the dashboard then asks to sign in.
+    b.find("form[action='/signout'] button")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.goto(&format!("{base}/dashboard")).await.unwrap();
+    b.wait_for_text("h1", "Sign in").await.unwrap();
+    b.quit().await.unwrap();
+    app.stop().await;
+}

@@ -1,0 +1,961 @@
+//! The web app over HTTP, against the real app on port 0: pages (with snapshots),
+//! accounts and sessions, CSRF, rate limits, uploads, downloads, live events, the
+//! JSON API and its OpenAPI document, and the authorization matrix.
+
+use crate::support::{Client, DEADLINE, TestApp, test_jpeg};
+use reqwest::StatusCode;
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+/// A browser-like HTTP client: keeps cookies, does not follow redirects.
+pub struct Web {
+    pub http: reqwest::Client,
+    pub base: String,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+}
+
+impl Web {
+    pub fn new(addr: SocketAddr) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_provider(jar.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: format!("http://{addr}"),
+            jar,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn text(&self, path: &str) -> String {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.text().await.unwrap()
+    }
+
+    /// A cookie's value, as the browser would send it.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let h = self.jar.cookies(&self.base.parse().unwrap())?;
+        h.to_str()
+            .unwrap()
+            .split("; ")
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    }
+
+    /// The CSRF token of the form on `path` (loading it sets the cookie).
+    pub async fn csrf(&self, path: &str) -> String {
+        let page = self.text(path).await;
+        hidden(&page, "csrf").unwrap_or_else(|| panic!("no csrf field on {path}"))
+    }
+
+    /// Posts a form with the CSRF token of `from`.
+    pub async fn post(&self, from: &str, to: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf(from).await;
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &token)];
+        form.extend_from_slice(fields);
+        self.http
+            .post(self.url(to))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) {
+        let r = self
+            .post(
+                "/signup",
+                "/signup",
+                &[("email", email), ("password", password)],
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            r.text().await.unwrap()
+        );
+        assert_eq!(r.headers()[LOCATION], "/dashboard");
+    }
+
+    /// Uploads through the page's multipart form; returns the file id.
+    pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> String {
+        let r = self.upload_raw(name, bytes).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            r.text().await.unwrap()
+        );
+        location_id(&r, "/files/")
+    }
+
+    pub async fn upload_raw(&self, name: &str, bytes: Vec<u8>) -> reqwest::Response {
+        let token = self.csrf("/dashboard").await;
+        let form = reqwest::multipart::Form::new().text("csrf", token).part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+        self.http
+            .post(self.url("/files"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Starts a thumbnail job from the file page's form; returns the job id.
+    pub async fn start_thumbnail(&self, file: &str, width: &str) -> String {
+        let page = format!("/files/{file}");
+        let r = self
+            .post(
+                &page,
+                &format!("{page}/jobs"),
+                &[("kind", "image.thumbnail"), ("width", width)],
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            r.text().await.unwrap()
+        );
+        location_id(&r, "/jobs/")
+    }
+
+    /// Creates an API token on the tokens page and returns it (shown once).
+    pub async fn create_token(&self, name: &str) -> String {
+        let r = self.post("/tokens", "/tokens", &[("name", name)]).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
+        let page = r.text().await.unwrap();
+        let start = page.find("fk_").expect("token shown");
+        page[start..start + 67].to_owned()
+    }
+
+    /// Server-sent `job` events of `path` until one is final.
+    pub async fn events_until_final(&self, path: &str, bearer: Option<&str>) -> Vec<Value> {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        assert_eq!(r.headers()["content-type"], "text/event-stream");
+        read_events(r).await
+    }
+}
+
+/// Reads `job` events from an SSE response until a final one.
+pub async fn read_events(r: reqwest::Response) -> Vec<Value> {
+    use futures::StreamExt;
+    let mut body = r.bytes_stream();
+    let mut buf = String::new();
+    let mut events = Vec::new();
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(chunk) = body.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            while let Some(end) = buf.find("\n\n") {
+                let block: String = buf.drain(..end + 2).collect();
+                if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    let v: Value = serde_json::from_str(data).unwrap();
+                    let done = v["final"] == true;
+                    events.push(v);
+                    if done {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("a final event in time");
+    events
+}
+
+/// The value of a hidden input.
+pub fn hidden(page: &str, name: &str) -> Option<String> {
+    let at = page.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &page[at + name.len() + 15..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+fn location_id(r: &reqwest::Response, prefix: &str) -> String {
+    let loc = r.headers()[LOCATION].to_str().unwrap();
+    loc.strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("redirect to {loc}, expected {prefix}…"))
+        .to_owned()
+}
+
+/// Replaces what changes from run to run (ids, tokens, times, hashes) so pages can be
+/// compared with a stored snapshot.
+fn redact(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    // Ids (UUIDs), hex secrets and hashes, asset fingerprints, times.
+    while !rest.is_empty() {
+        let c = rest.chars().next().unwrap();
+        if let Some(n) = uuid_len(rest) {
+            out.push_str("<ID>");
+            rest = &rest[n..];
+        } else if let Some(n) = run_len(rest, |c| c.is_ascii_hexdigit()).filter(|n| *n >= 12) {
+            out.push_str("<HEX>");
+            rest = &rest[n..];
+        } else if let Some(n) = time_len(rest) {
+            out.push_str("<TIME>");
+            rest = &rest[n..];
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+fn run_len(s: &str, f: impl Fn(char) -> bool) -> Option<usize> {
+    let n = s.chars().take_while(|c| f(*c)).count();
+    (n > 0).then_some(n)
+}
+
+fn uuid_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    if b.len() < 36 {
+        return None;
+    }
+    let ok = b[..36].iter().enumerate().all(|(i, c)| match i {
+        8 | 13 | 18 | 23 => *c == b'-',
+        _ => c.is_ascii_hexdigit(),
+    });
+    ok.then_some(36)
+}
+
+fn time_len(s: &str) -> Option<usize> {
+    // 2026-11-22T04:51:51.123Z or 2026-11-22 04:51 UTC
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.len() >= r.end && b[r].iter().all(u8::is_ascii_digit);
+    if !(digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) && digits(8..10)) {
+        return None;
+    }
+    if s.len() >= 24 && b[10] == b'T' && b[23] == b'Z' {
+        Some(24)
+    } else if s.len() >= 20 && &s[10..11] == " " && &s[16..20] == " UTC" {
+        Some(20)
+    } else {
+        Some(10)
+    }
+}
+
+/// Compares `html` (redacted) with `tests/it/snapshots/<name>.html`; with
+/// `UPDATE_SNAPSHOTS=1` writes it instead.
+fn snapshot(name: &str, html: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/snapshots")
+        .join(format!("{name}.html"));
+    let got = redact(html);
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {}: run with UPDATE_SNAPSHOTS=1",
+            path.display()
+        )
+    });
+    if got != want {
+        let line = got
+            .lines()
+            .zip(want.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        panic!(
+            "page {name} differs from its snapshot at line {}:\n  got:  {}\n  want: {}\n(run with UPDATE_SNAPSHOTS=1 to accept)",
+            line + 1,
+            got.lines().nth(line).unwrap_or(""),
+            want.lines().nth(line).unwrap_or("")
+        );
+    }
+}
+
+#[test]
+fn redaction_keeps_structure() {
+    assert_eq!(
+        redact(
+            "job 0193c1b5-1234-7abc-8def-0123456789ab at 2026-11-22T04:51:51.123Z, 2026-11-22 04:51 UTC /static/app.1a2b3c4d5e6f.css"
+        ),
+        "job <ID> at <TIME>, <TIME> /static/app.<HEX>.css"
+    );
+}
+
+#[tokio::test]
+async fn the_main_pages_render_as_their_snapshots() {
+    let app = TestApp::start().await;
+    let web = Web::new(app.http_addr);
+
+    let landing = web.get("/").await;
+    assert_eq!(landing.status(), StatusCode::OK);
+    assert_eq!(landing.headers()[CACHE_CONTROL], "public, max-age=300");
+    let csp = landing.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(landing.headers()["x-content-type-options"], "nosniff");
+    assert!(landing.headers().contains_key("x-request-id"));
+    assert!(
+        landing.headers().get("set-cookie").is_none(),
+        "a cacheable page sets no cookie"
+    );
+    let landing = landing.text().await.unwrap();
+    assert!(landing.contains("<meta property=\"og:title\""));
+    assert!(!landing.contains("<script>"), "no inline script");
+    snapshot("landing", &landing);
+    snapshot("signup", &web.text("/signup").await);
+    snapshot("signin", &web.text("/signin").await);
+
+    web.signup("snap@example.com", "a long enough password")
+        .await;
+    snapshot("dashboard-empty", &web.text("/dashboard").await);
+    let file = web.upload("photo.jpg", test_jpeg(640, 480, None)).await;
+    snapshot("file", &web.text(&format!("/files/{file}")).await);
+    let job = web.start_thumbnail(&file, "128").await;
+    let events = web
+        .events_until_final(&format!("/jobs/{job}/events"), None)
+        .await;
+    assert_eq!(events.last().unwrap()["state"], "succeeded");
+    snapshot("job-succeeded", &web.text(&format!("/jobs/{job}")).await);
+    snapshot("dashboard", &web.text("/dashboard").await);
+    snapshot("jobs", &web.text("/jobs").await);
+    snapshot("tokens", &web.text("/tokens").await);
+    snapshot(
+        "not-found",
+        &web.get("/no/such/page").await.text().await.unwrap(),
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn browsing_without_javascript_upload_process_download() {
+    let app = TestApp::start().await;
+    let web = Web::new(app.http_addr);
+    // Anonymous visitors are sent to sign in, and come back afterwards.
+    let r = web.get("/dashboard").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/signin?next=/dashboard");
+    web.signup("ann@example.com", "a long enough password")
+        .await;
+    let again = Web::new(app.http_addr);
+    let r = again
+        .post(
+            "/signin?next=/jobs",
+            "/signin",
+            &[
+                ("email", "ANN@example.com"),
+                ("password", "a long enough password"),
+                ("next", "/jobs"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/jobs");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    // An open redirect is refused.
+    let third = Web::new(app.http_addr);
+    let r = third
+        .post(
+            "/signin",
+            "/signin",
+            &[
+                ("email", "ann@example.com"),
+                ("password", "a long enough password"),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(r.headers()[LOCATION], "/dashboard");
+
+    let photo = test_jpeg(800, 600, None);
+    let file = web.upload("holiday.jpg", photo.clone()).await;
+    let page = web.text(&format!("/files/{file}")).await;
+    assert!(
+        page.contains(&format!("src=\"/files/{file}/raw\"")),
+        "an image preview"
+    );
+    let raw = web.get(&format!("/files/{file}/raw")).await;
+    assert_eq!(raw.headers()["content-type"], "image/jpeg");
+    assert!(
+        raw.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+    assert_eq!(raw.bytes().await.unwrap().as_ref(), photo.as_slice());
+
+    let job = web.start_thumbnail(&file, "200").await;
+    let events = web
+        .events_until_final(&format!("/jobs/{job}/events"), None)
+        .await;
+    let last = events.last().unwrap();
+    assert_eq!(last["state"], "succeeded", "{events:?}");
+    assert_eq!(last["progress"], 100);
+    // Reconnecting after the end still gets the final state.
+    let again = web
+        .events_until_final(&format!("/jobs/{job}/events"), None)
+        .await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0]["state"], "succeeded");
+
+    let page = web.text(&format!("/jobs/{job}")).await;
+    let href = page
+        .split("class=\"download\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a download link")
+        .to_owned();
+    let dl = web.get(&href).await;
+    assert_eq!(dl.status(), StatusCode::OK);
+    assert!(
+        dl.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let thumb = image::load_from_memory(&dl.bytes().await.unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (200, 150));
+
+    // Dashboard and job lists show it.
+    let dash = web.text("/dashboard").await;
+    assert!(dash.contains(&format!("data-job-id=\"{job}\"")) && dash.contains("holiday.jpg"));
+    assert!(web.text("/jobs?state=succeeded").await.contains(&job));
+    assert!(!web.text("/jobs?state=failed").await.contains(&job));
+
+    // Bad parameters come back on the form with the field named.
+    let r = web
+        .post(
+            &format!("/files/{file}"),
+            &format!("/files/{file}/jobs"),
+            &[("kind", "image.thumbnail"), ("width", "0"), ("height", "0")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("params.sizes[0]"), "{body}");
+    let r = web
+        .post(
+            &format!("/files/{file}"),
+            &format!("/files/{file}/jobs"),
+            &[("kind", "image.thumbnail"), ("width", "wide")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("not a whole number"));
+
+    // Delete.
+    let r = web
+        .post(
+            &format!("/files/{file}"),
+            &format!("/files/{file}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        web.get(&format!("/files/{file}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forms_need_their_csrf_token_sign_ins_are_limited_and_sign_out_ends_the_session() {
+    let app = TestApp::start_with(&["--signin-attempts", "3"]).await;
+    let web = Web::new(app.http_addr);
+    web.signup("bo@example.com", "the right password").await;
+    let file = web.upload("a.jpg", test_jpeg(64, 64, None)).await;
+
+    // No token, a wrong token, or a token without its cookie: refused, nothing done.
+    let no_token = web
+        .http
+        .post(web.url(&format!("/files/{file}/jobs")))
+        .form(&[("kind", "image.thumbnail"), ("width", "32")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), StatusCode::FORBIDDEN);
+    assert!(no_token.text().await.unwrap().contains("CSRF"));
+    let wrong = web
+        .http
+        .post(web.url(&format!("/files/{file}/delete")))
+        .form(&[("csrf", "0".repeat(64).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let stranger = Web::new(app.http_addr);
+    let token = web.csrf("/dashboard").await;
+    let r = stranger
+        .http
+        .post(stranger.url("/signin"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("email", "bo@example.com"),
+            ("password", "the right password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "a token without its cookie"
+    );
+    let upload_without = {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![1, 2, 3]).file_name("x.bin"),
+        );
+        web.http
+            .post(web.url("/files"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(upload_without.status(), StatusCode::FORBIDDEN);
+    assert!(
+        web.text(&format!("/files/{file}")).await.contains("a.jpg"),
+        "not deleted"
+    );
+    let jobs = app.store.list_jobs(&Default::default()).await.unwrap();
+    assert!(jobs.is_empty(), "no job was started");
+
+    // Bad sign-ins: 401 each, then 429 — even with the right password — with Retry-After.
+    let attacker = Web::new(app.http_addr);
+    for _ in 0..3 {
+        let r = attacker
+            .post(
+                "/signin",
+                "/signin",
+                &[("email", "bo@example.com"), ("password", "guess")],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = attacker
+        .post(
+            "/signin",
+            "/signin",
+            &[
+                ("email", "bo@example.com"),
+                ("password", "the right password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(r.text().await.unwrap().contains("Too many failed sign-ins"));
+    // Another account is not affected.
+    let r = attacker
+        .post(
+            "/signin",
+            "/signin",
+            &[("email", "nobody@example.com"), ("password", "guess")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // A copied session cookie stops working once its owner signs out.
+    let session = web.cookie("forklift_session").expect("session cookie");
+    let thief = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let steal = || {
+        thief
+            .get(web.url("/dashboard"))
+            .header("cookie", format!("forklift_session={session}"))
+            .send()
+    };
+    assert_eq!(steal().await.unwrap().status(), StatusCode::OK);
+    let r = web.post("/dashboard", "/signout", &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = steal().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/signin")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_get_413_and_store_nothing() {
+    let app = TestApp::start_with(&["--max-upload-mb", "1"]).await;
+    let web = Web::new(app.http_addr);
+    web.signup("big@example.com", "a long enough password")
+        .await;
+    let big = vec![7u8; 1024 * 1024 + 10];
+    let r = web.upload_raw("big.bin", big.clone()).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("larger than the upload limit of 1.0 MB")
+    );
+    let token = web.create_token("uploads").await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(big).file_name("big.bin"),
+    );
+    let r = web
+        .http
+        .post(web.url("/api/v1/files"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_large");
+    // Just under the limit is fine.
+    let ok = web.upload("ok.bin", vec![1u8; 1024 * 1024 - 100]).await;
+    let list: Value = web
+        .http
+        .get(web.url("/api/v1/files"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [ok.as_str()],
+        "only the file under the limit was stored"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_json_api_uploads_submits_watches_downloads_and_pages() {
+    let app = TestApp::start().await;
+    let web = Web::new(app.http_addr);
+    web.signup("api@example.com", "a long enough password")
+        .await;
+    let token = web.create_token("script").await;
+    let api = |m: reqwest::Method, p: &str| web.http.request(m, web.url(p)).bearer_auth(&token);
+
+    let spec: Value = web.get("/api/v1/openapi.json").await.json().await.unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    for p in [
+        "/api/v1/files",
+        "/api/v1/files/{id}/content",
+        "/api/v1/jobs",
+        "/api/v1/jobs/{id}/cancel",
+        "/api/v1/jobs/{id}/events",
+    ] {
+        assert!(spec["paths"][p].is_object(), "{p} documented");
+    }
+    assert!(spec["components"]["schemas"]["Job"].is_object());
+
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(test_jpeg(300, 200, None))
+                .file_name(format!("p{i}.jpg")),
+        );
+        let r = api(reqwest::Method::POST, "/api/v1/files")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let f: Value = r.json().await.unwrap();
+        assert_eq!(f["content_type"], "image/jpeg");
+        ids.push(f["id"].as_str().unwrap().to_owned());
+    }
+    // Cursor pagination: newest first, every file once.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = api(
+            reqwest::Method::GET,
+            &format!("/api/v1/files?limit=2&cursor={cursor}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    ids.reverse();
+    assert_eq!(seen, ids);
+
+    // Bad parameters: 400, each field named, nothing stored.
+    let r = api(reqwest::Method::POST, "/api/v1/jobs")
+        .json(&json!({"kind": "image.thumbnail", "params": {"sizes": [{"width": 0, "height": 0}], "fit": "squash"}, "input_file_ids": [ids[0]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "invalid_argument");
+    assert!(
+        e["error"]["fields"][0]["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("params"),
+        "{e}"
+    );
+    let r = api(reqwest::Method::POST, "/api/v1/jobs")
+        .json(&json!({"kind": "image.nope", "input_file_ids": [ids[0]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = api(reqwest::Method::POST, "/api/v1/jobs")
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    let r = api(reqwest::Method::GET, "/api/v1/jobs?state=done")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    let r = api(reqwest::Method::POST, "/api/v1/jobs")
+        .json(&json!({"kind": "image.thumbnail", "params": {"sizes": [{"width": 64}]}, "input_file_ids": [ids[0]], "idempotency_key": "k1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let job: Value = r.json().await.unwrap();
+    assert_eq!(job["params"]["sizes"][0]["width"], 64);
+    let id = job["id"].as_str().unwrap().to_owned();
+    let events = web
+        .events_until_final(&format!("/api/v1/jobs/{id}/events"), Some(&token))
+        .await;
+    assert_eq!(events.last().unwrap()["state"], "succeeded");
+    let job: Value = api(reqwest::Method::GET, &format!("/api/v1/jobs/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["progress"], 100);
+    let out = job["outputs"][0]["file_id"].as_str().unwrap();
+    let bytes = api(
+        reqwest::Method::GET,
+        &format!("/api/v1/files/{out}/content"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .bytes()
+    .await
+    .unwrap();
+    assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 64);
+    let r = api(reqwest::Method::POST, &format!("/api/v1/jobs/{id}/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT, "already finished");
+    let listed: Value = api(reqwest::Method::GET, "/api/v1/jobs?state=succeeded&limit=5")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"][0]["id"], id.as_str());
+
+    // The same token works over gRPC; revoked, it works nowhere.
+    let grpc = Client::connect(app.grpc_addr, Some(&token)).await;
+    assert_eq!(grpc.get(&id).await.unwrap().id, id);
+    let r = api(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/files/{}", ids[2]),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        api(reqwest::Method::GET, &format!("/api/v1/files/{}", ids[2]))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let tokens = web.text("/tokens").await;
+    let revoke = tokens
+        .split("action=\"/tokens/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = web.post("/tokens", &format!("/tokens/{revoke}"), &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = api(reqwest::Method::GET, "/api/v1/jobs")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "unauthenticated");
+    assert_eq!(
+        grpc.get(&id).await.unwrap_err().code(),
+        tonic::Code::Unauthenticated
+    );
+    let r = web.get("/api/v1/nothing/here").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn job_submissions_are_rate_limited() {
+    let app = TestApp::start_with(&["--submit-per-minute", "2"]).await;
+    let web = Web::new(app.http_addr);
+    web.signup("fast@example.com", "a long enough password")
+        .await;
+    let file = web.upload("a.jpg", test_jpeg(64, 64, None)).await;
+    web.start_thumbnail(&file, "16").await;
+    let token = web.create_token("t").await;
+    let submit = || {
+        web.http
+            .post(web.url("/api/v1/jobs"))
+            .bearer_auth(&token)
+            .json(&json!({"kind": "image.thumbnail", "params": {"sizes": [{"width": 8}]}, "input_file_ids": [file]}))
+            .send()
+    };
+    assert_eq!(submit().await.unwrap().status(), StatusCode::CREATED);
+    let r = submit().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "rate_limited"
+    );
+    let r = web
+        .post(
+            &format!("/files/{file}"),
+            &format!("/files/{file}/jobs"),
+            &[("kind", "image.thumbnail"), ("width", "16")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_data_profile_report_is_a_page_with_server_side_charts() {
+    let app = TestApp::start().await;
+    let web = Web::new(app.http_addr);
+    web.signup("data@example.com", "a long enough password")
+        .await;
+    let mut csv = String::from("id,amount,city\n");
+    for i in 0..500 {
+        csv.push_str(&format!(
+            "{i},{}.5,{}\n",
+            i % 50,
+            ["Oslo", "Lima", "<script>x</script>"][i % 3]
+        ));
+    }
+    let file = web.upload("sales.csv", csv.into_bytes()).await;
+    let page = web.text(&format!("/files/{file}")).await;
+    assert!(page.contains("Profile this CSV"));
+    let r = web
+        .post(
+            &format!("/files/{file}"),
+            &format!("/files/{file}/jobs"),
+            &[("kind", "data.profile"), ("delimiter", ""), ("header", "")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let job = location_id(&r, "/jobs/");
+    let events = web
+        .events_until_final(&format!("/jobs/{job}/events"), None)
+        .await;
+    assert_eq!(events.last().unwrap()["state"], "succeeded", "{events:?}");
+    assert!(
+        web.text(&format!("/jobs/{job}"))
+            .await
+            .contains(&format!("/jobs/{job}/report"))
+    );
+    let report = web.get(&format!("/jobs/{job}/report")).await;
+    assert_eq!(report.status(), StatusCode::OK);
+    let html = report.text().await.unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("amount") && html.contains("500 rows"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>x"), "values are escaped");
+    assert!(html.contains("Download as HTML"));
+    let other = Web::new(app.http_addr);
+    other
+        .signup("other@example.com", "a long enough password")
+        .await;
+    assert_eq!(
+        other.get(&format!("/jobs/{job}/report")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}

@@ -424,8 +424,33 @@ impl TestApp {
             running: Running::InProcess { stop: tx, task },
         }
     }
+}
 
-    async fn extracted(dir: tempfile::TempDir, mut common: Vec<String>) -> Self {
+/// Flags only the web app knows; in extracted mode the jobs service gets the rest.
+const WEB_ONLY: [&str; 3] = [
+    "--signin-attempts",
+    "--submit-per-minute",
+    "--secure-cookies",
+];
+
+/// Splits flags into (common, web-only).
+fn split_web_only(flags: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let (mut common, mut web) = (Vec::new(), Vec::new());
+    let mut it = flags.into_iter();
+    while let Some(f) = it.next() {
+        if WEB_ONLY.contains(&f.as_str()) {
+            web.push(f);
+            web.extend(it.next());
+        } else {
+            common.push(f);
+        }
+    }
+    (common, web)
+}
+
+impl TestApp {
+    async fn extracted(dir: tempfile::TempDir, common: Vec<String>) -> Self {
+        let (mut common, web_only) = split_web_only(common);
         let redis = forklift_testkit::Redis::start();
         let database = forklift_testkit::Postgres::shared().database();
         // Files in S3-compatible storage, as in production.
@@ -443,6 +468,7 @@ impl TestApp {
         let worker = start_jobs_with_env("worker", &common, &env).await;
         let grpc_addr = api.addr("gRPC:");
         let mut web_args = common.clone();
+        web_args.extend(web_only);
         web_args.extend(
             [
                 "--jobs-url",

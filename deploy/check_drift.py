@@ -5,7 +5,8 @@ Reads rendered manifests (files or stdin) and crates/config/src/lib.rs, and fail
   * a container sets a FORKLIFT_* variable that lib.rs does not declare
     (`env = "FORKLIFT_..."`), directly or through an envFrom ConfigMap/Secret; or
   * a workload lacks a variable it needs, set nowhere (env or envFrom):
-      web (forklift-web image):       FORKLIFT_JOBS_URL
+      web (forklift-web image):       FORKLIFT_JOBS_URL, FORKLIFT_SERVICE_TOKEN,
+                                      FORKLIFT_DATABASE_URL
       jobs (forklift-jobs images):    FORKLIFT_ROLE, FORKLIFT_DATABASE_URL,
                                       FORKLIFT_REDIS_URL, FORKLIFT_STORAGE_URL
       migration Job (migrate):        FORKLIFT_MIGRATE_ONLY, FORKLIFT_DATABASE_URL
@@ -19,7 +20,7 @@ import yaml
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 JOBS_NEEDS = ["FORKLIFT_ROLE", "FORKLIFT_DATABASE_URL", "FORKLIFT_REDIS_URL", "FORKLIFT_STORAGE_URL"]
-WEB_NEEDS = ["FORKLIFT_JOBS_URL"]
+WEB_NEEDS = ["FORKLIFT_JOBS_URL", "FORKLIFT_SERVICE_TOKEN", "FORKLIFT_DATABASE_URL"]
 MIGRATE_NEEDS = ["FORKLIFT_MIGRATE_ONLY", "FORKLIFT_DATABASE_URL"]
 
 

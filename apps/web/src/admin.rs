@@ -1,25 +1,86 @@
-//! The admin console's data: every user's jobs, queues, workers, failures.
+//! The admin console's data: every user's jobs, queues, workers, failures — all from
+//! the jobs service (ListJobs with `all_users`, Admin.GetOverview), which checks the
+//! caller is an admin itself.
 
 use crate::error::PageError;
-use crate::model::Job;
+use crate::model::{Job, rfc3339, state_name};
 use crate::state::Web;
 use forklift_domain::User;
 use forklift_rpc::v1 as pb;
 
+/// One queue's numbers.
+pub struct QueueRow {
+    /// Its name.
+    pub name: String,
+    /// Jobs ready to run.
+    pub ready: u64,
+    /// Jobs running.
+    pub running: u64,
+}
+
+/// One worker process.
+pub struct WorkerRow {
+    /// Its name.
+    pub name: String,
+    /// The queues it takes jobs from.
+    pub queues: String,
+    /// How many jobs it runs at once.
+    pub slots: u32,
+    /// How many it runs now.
+    pub running: u64,
+    /// When it last reported (RFC 3339).
+    pub last_seen: String,
+}
+
 /// Queues, job counts and workers.
-#[derive(Default)]
 pub struct Overview {
-    /// (queue, ready, running).
-    pub queues: Vec<(String, u64, u64)>,
+    /// Per queue.
+    pub queues: Vec<QueueRow>,
     /// (state, count).
-    pub states: Vec<(String, u64)>,
-    /// (name, queues, slots, running jobs, last seen).
-    pub workers: Vec<(String, String, u64, u64, String)>,
+    pub states: Vec<(&'static str, u64)>,
+    /// Workers seen recently.
+    pub workers: Vec<WorkerRow>,
+}
+
+impl Overview {
+    fn from_proto(o: pb::Overview) -> Self {
+        Self {
+            queues: o
+                .queues
+                .into_iter()
+                .map(|q| QueueRow {
+                    name: q.name,
+                    ready: q.ready,
+                    running: q.running,
+                })
+                .collect(),
+            states: o
+                .jobs_by_state
+                .iter()
+                .map(|s| (state_name(s.state()), s.count))
+                .collect(),
+            workers: o
+                .workers
+                .into_iter()
+                .map(|w| WorkerRow {
+                    queues: w.queues.join(", "),
+                    slots: w.slots,
+                    running: w.running_jobs,
+                    last_seen: w
+                        .last_seen_time
+                        .as_ref()
+                        .map(|t| rfc3339(forklift_engine::millis(t)))
+                        .unwrap_or_default(),
+                    name: w.name,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// What the admin page shows.
 pub struct AdminData {
-    /// Jobs matching the filters.
+    /// Jobs matching the filters, every user's.
     pub jobs: Vec<Job>,
     /// The latest failed jobs.
     pub failed: Vec<Job>,
@@ -44,7 +105,8 @@ pub async fn load(
             page_size: 50,
             page_token: cursor.to_owned(),
             states: state.map(|s| vec![s as i32]).unwrap_or_default(),
-            kind: kind.to_owned(),
+            kind: kind.trim().to_owned(),
+            all_users: true,
         },
     );
     let failed = b.list_jobs(
@@ -52,10 +114,12 @@ pub async fn load(
         pb::ListJobsRequest {
             page_size: 10,
             states: vec![pb::JobState::Failed as i32],
+            all_users: true,
             ..Default::default()
         },
     );
-    let (list, failed) = tokio::try_join!(list, failed)?;
+    let overview = b.overview(admin.id);
+    let (list, failed, overview) = tokio::try_join!(list, failed, overview)?;
     let conv = |jobs: Vec<pb::Job>| {
         jobs.into_iter()
             .map(|j| Job::from_proto(j, web.registry()))
@@ -65,6 +129,6 @@ pub async fn load(
         jobs: conv(list.jobs),
         failed: conv(failed.jobs),
         next: list.next_page_token,
-        overview: Overview::default(),
+        overview: Overview::from_proto(overview),
     })
 }

@@ -281,6 +281,7 @@ pub async fn list_jobs(
                 page_token: p.cursor.unwrap_or_default(),
                 states,
                 kind: f.kind.unwrap_or_default(),
+                all_users: false,
             },
         )
         .await?;

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use forklift_domain::UserId;
 use forklift_engine::auth::{ACTING_USER_HEADER, SERVICE_TOKEN_HEADER};
 use forklift_rpc::v1 as pb;
+use forklift_rpc::v1::admin_client::AdminClient;
 use forklift_rpc::v1::files_client::FilesClient;
 use forklift_rpc::v1::jobs_client::JobsClient;
 use futures::{Stream, StreamExt};
@@ -26,6 +27,7 @@ pub const UPLOAD_CHUNK: usize = 1024 * 1024;
 pub struct Backend {
     files: FilesClient<Channel>,
     jobs: JobsClient<Channel>,
+    admin: AdminClient<Channel>,
     channel: Channel,
     service_token: MetadataValue<Ascii>,
 }
@@ -38,6 +40,7 @@ impl Backend {
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
             jobs: JobsClient::new(channel.clone()),
+            admin: AdminClient::new(channel.clone()),
             channel,
             service_token: service_token
                 .parse()
@@ -248,6 +251,33 @@ impl Backend {
             .jobs
             .clone()
             .watch_job(self.req(user, r))
+            .await?
+            .into_inner())
+    }
+
+    /// Changes to any of the user's jobs: those changed since `since` (or unfinished
+    /// ones) first, then every change.
+    pub async fn watch_all(
+        &self,
+        user: UserId,
+        since: Option<prost_types::Timestamp>,
+    ) -> Result<tonic::Streaming<pb::Job>, Status> {
+        let r = pb::WatchJobsRequest { since };
+        Ok(self
+            .jobs
+            .clone()
+            .watch_jobs(self.req(user, r))
+            .await?
+            .into_inner())
+    }
+
+    /// Queues, job counts and workers (admins only).
+    pub async fn overview(&self, user: UserId) -> Result<pb::Overview, Status> {
+        let r = pb::GetOverviewRequest {};
+        Ok(self
+            .admin
+            .clone()
+            .get_overview(self.req(user, r))
             .await?
             .into_inner())
     }

@@ -7,6 +7,7 @@ use crate::model::Job;
 use crate::session::{ApiCaller, SignedIn};
 use crate::state::Web;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use forklift_domain::UserId;
@@ -17,11 +18,11 @@ use std::time::Duration;
 /// How long a browser waits before reconnecting.
 const RETRY: Duration = Duration::from_secs(2);
 
-/// One job's update as an SSE event (`event: job`, `id:` its version).
-pub fn job_event(job: &Job) -> Event {
+/// One job's update as an SSE event (`event: job`) with the given id.
+pub fn job_event(job: &Job, id: String) -> Event {
     Event::default()
         .event("job")
-        .id(job.version.to_string())
+        .id(id)
         .retry(RETRY)
         .json_data(job.event())
         .unwrap_or_else(|_| Event::default().comment("unserialisable job"))
@@ -45,7 +46,11 @@ async fn watch(web: &Web, user: UserId, id: &str) -> Result<Response, tonic::Sta
     let events = stream
         .take_while(|r| futures::future::ready(r.is_ok()))
         .filter_map(move |r| {
-            let ev = r.ok().map(|j| job_event(&Job::from_proto(j, &registry)));
+            // One job's stream: the id is its version.
+            let ev = r.ok().map(|j| {
+                let job = Job::from_proto(j, &registry);
+                job_event(&job, job.version.to_string())
+            });
             futures::future::ready(ev)
         });
     Ok(sse(events))
@@ -74,7 +79,29 @@ pub async fn api_job_events(
     Ok(watch(&web, user.id, &id).await?)
 }
 
-/// `GET /events`: every change to the signed-in user's jobs.
-pub async fn user_events(SignedIn(_user): SignedIn) -> Result<Response, PageError> {
-    Err(PageError::NotFound)
+/// `GET /events`: every change to the signed-in user's jobs (the dashboard's live
+/// rows). Each event's id is the job's update time in milliseconds; a reconnecting
+/// browser sends the last one as `Last-Event-ID` and gets every job changed since.
+pub async fn user_events(
+    State(web): State<Web>,
+    SignedIn(user): SignedIn,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let since = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(forklift_engine::timestamp);
+    let stream = web.backend().watch_all(user.id, since).await?;
+    let registry = web.registry().clone();
+    let events = stream
+        .take_while(|r| futures::future::ready(r.is_ok()))
+        .filter_map(move |r| {
+            let ev = r.ok().map(|j| {
+                let at = j.update_time.as_ref().map_or(0, forklift_engine::millis);
+                job_event(&Job::from_proto(j, &registry), at.to_string())
+            });
+            futures::future::ready(ev)
+        });
+    Ok(sse(events))
 }

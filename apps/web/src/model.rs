@@ -154,7 +154,7 @@ impl Job {
                     file_id: o.file_id,
                 })
                 .collect(),
-            owner_id: None,
+            owner_id: Some(j.owner_id.clone()).filter(|o| !o.is_empty()),
             id: j.id,
             kind: j.kind,
             input_file_ids: j.input_file_ids,

@@ -716,6 +716,7 @@ pub async fn jobs_index(
                 page_token: q.cursor.unwrap_or_default(),
                 states: state.map(|s| vec![s as i32]).unwrap_or_default(),
                 kind: String::new(),
+                all_users: false,
             },
         )
         .await?;

@@ -23,6 +23,24 @@ pub struct Caller {
     pub role: Role,
 }
 
+impl Caller {
+    /// True for admin accounts.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Nothing for admins; PERMISSION_DENIED naming `what` for anyone else.
+    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::PermissionDenied(format!(
+                "{what} is for admins only, and the calling account is not an admin"
+            )))
+        }
+    }
+}
+
 /// Checks credentials against the accounts tables.
 #[derive(Clone, Debug)]
 pub struct Authenticator {
@@ -178,5 +196,25 @@ mod tests {
         assert!(!verify_password("correct horse batterY", &h));
         assert!(!verify_password("x", "not a hash"));
         assert_ne!(h, hash_password("correct horse battery").unwrap(), "salted");
+    }
+
+    #[test]
+    fn only_admins_pass_require_admin() {
+        let admin = Caller {
+            user_id: UserId::new(),
+            role: Role::Admin,
+        };
+        let user = Caller {
+            role: Role::User,
+            ..admin
+        };
+        assert!(admin.require_admin("x").is_ok());
+        let err = user.require_admin("listing every user's jobs").unwrap_err();
+        assert_eq!(err.code(), tonic::Code::PermissionDenied);
+        assert_eq!(err.http_status(), 403);
+        assert!(
+            err.to_string().contains("listing every user's jobs"),
+            "{err}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Records to their proto form.
 
+use crate::admin::{Overview, WorkerStats};
 use crate::kind::Registry;
 use forklift_domain::{FileRecord, Job, JobState, Millis};
 use forklift_rpc::v1 as pb;
@@ -73,6 +74,42 @@ pub fn job_to_proto(job: &Job, registry: &Registry) -> pb::Job {
         end_time: job.finished_at.map(timestamp),
         run_time: Some(timestamp(job.run_at)),
         version: job.version as u64,
+        owner_id: job.owner_id.to_string(),
+    }
+}
+
+/// The admin overview's proto form.
+pub fn overview_to_proto(o: &Overview) -> pb::Overview {
+    pb::Overview {
+        queues: o
+            .queues
+            .iter()
+            .map(|q| pb::QueueStats {
+                name: q.name.clone(),
+                ready: q.ready,
+                running: q.running,
+            })
+            .collect(),
+        jobs_by_state: o
+            .jobs_by_state
+            .iter()
+            .map(|&(state, count)| pb::StateCount {
+                state: state_to_proto(state) as i32,
+                count,
+            })
+            .collect(),
+        workers: o.workers.iter().map(worker_to_proto).collect(),
+    }
+}
+
+fn worker_to_proto(w: &WorkerStats) -> pb::Worker {
+    pb::Worker {
+        name: w.worker.name.clone(),
+        queues: w.worker.queues.clone(),
+        slots: u32::try_from(w.worker.slots).unwrap_or(u32::MAX),
+        start_time: Some(timestamp(w.worker.started_at)),
+        last_seen_time: Some(timestamp(w.worker.last_seen_at)),
+        running_jobs: w.running_jobs,
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// How often a Watch stream re-reads its job, in case an event was lost.
-const WATCH_RESYNC: Duration = Duration::from_secs(5);
+pub(crate) const WATCH_RESYNC: Duration = Duration::from_secs(5);
 
 /// How the engine runs jobs.
 #[derive(Debug, Clone)]
@@ -278,7 +278,7 @@ impl Engine {
         Ok(job)
     }
 
-    /// One of the caller's jobs.
+    /// One of the caller's jobs (any user's, for an admin).
     pub async fn get_job(&self, caller: &Caller, id: &str) -> Result<Job, ApiError> {
         let id: JobId = id
             .parse()
@@ -286,14 +286,17 @@ impl Engine {
         self.owned_job(caller, id).await
     }
 
+    /// The job if the caller owns it or is an admin; otherwise NOT_FOUND, exactly as if
+    /// it did not exist.
     async fn owned_job(&self, caller: &Caller, id: JobId) -> Result<Job, ApiError> {
         match self.inner.store.get_job(id).await? {
-            Some(job) if job.owner_id == caller.user_id => Ok(job),
+            Some(job) if job.owner_id == caller.user_id || caller.is_admin() => Ok(job),
             _ => Err(ApiError::NotFound(format!("job {id}"))),
         }
     }
 
-    /// A page of the caller's jobs, newest first, and the next page's token.
+    /// A page of the caller's jobs (every user's, for an admin asking for
+    /// `all_users`), newest first, and the next page's token.
     pub async fn list_jobs(
         &self,
         caller: &Caller,
@@ -301,14 +304,21 @@ impl Engine {
         page_token: &str,
         states: Vec<JobState>,
         kind: Option<String>,
+        all_users: bool,
     ) -> Result<(Vec<Job>, String), ApiError> {
+        let owner = if all_users {
+            caller.require_admin("listing every user's jobs (all_users)")?;
+            None
+        } else {
+            Some(caller.user_id)
+        };
         let limit = page_limit(page_size)?;
         let before = page_after(page_token)?;
         let mut jobs = self
             .inner
             .store
             .list_jobs(&JobFilter {
-                owner: Some(caller.user_id),
+                owner,
                 states,
                 kind,
                 before,
@@ -319,7 +329,7 @@ impl Engine {
         Ok((jobs, next))
     }
 
-    /// Cancels one of the caller's jobs.
+    /// Cancels one of the caller's jobs (any user's, for an admin).
     pub async fn cancel_job(&self, caller: &Caller, id: &str) -> Result<Job, ApiError> {
         let job = self.get_job(caller, id).await?;
         match self.inner.store.cancel(job.id, now_ms()).await? {
@@ -342,12 +352,13 @@ impl Engine {
         }
     }
 
-    /// Queues one of the caller's failed or cancelled jobs again.
+    /// Queues one of the caller's failed or cancelled jobs (any user's, for an admin)
+    /// again.
     pub async fn retry_job(&self, caller: &Caller, id: &str) -> Result<Job, ApiError> {
         let job = self.get_job(caller, id).await?;
         match self.inner.store.retry(job.id, now_ms()).await? {
             Some(job) => {
-                tracing::info!(job_id = %job.id, "job {} queued again by its owner", job.id);
+                tracing::info!(job_id = %job.id, user_id = %caller.user_id, "job {} queued again by user {}", job.id, caller.user_id);
                 self.changed(job.clone());
                 self.dispatch(&job).await;
                 Ok(job)
@@ -359,8 +370,8 @@ impl Engine {
         }
     }
 
-    /// The caller's job now, then every change, with no gap between the two; ends
-    /// after a final state.
+    /// The caller's job (any user's, for an admin) now, then every change, with no gap
+    /// between the two; ends after a final state.
     pub async fn watch_job(
         &self,
         caller: &Caller,

@@ -1,5 +1,5 @@
-//! One error type for the Files and Jobs services, mapped to gRPC status codes here
-//! and to HTTP statuses by the web app, so both faces of a failure agree.
+//! One error type for the Files, Jobs and Admin services, mapped to gRPC status codes
+//! here and to HTTP statuses by the web app, so both faces of a failure agree.
 
 use crate::kind::Violation;
 use tonic::{Code, Status};
@@ -24,6 +24,9 @@ pub enum ApiError {
     /// No valid credentials.
     #[error("{0}")]
     Unauthenticated(String),
+    /// Valid credentials, but the account may not do this (e.g. an admin-only call).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The server is shutting down or a dependency is down.
     #[error("{0}")]
     Unavailable(String),
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::AlreadyExists(_) => Code::AlreadyExists,
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
+            ApiError::PermissionDenied(_) => Code::PermissionDenied,
             ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Internal => Code::Internal,
         }
@@ -71,6 +75,7 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::FailedPrecondition(_) | ApiError::AlreadyExists(_) => 409,
             ApiError::Unauthenticated(_) => 401,
+            ApiError::PermissionDenied(_) => 403,
             ApiError::Unavailable(_) => 503,
             ApiError::Internal => 500,
         }

@@ -1,11 +1,12 @@
-//! The Files and Jobs gRPC services: authenticate, convert, call the engine.
+//! The Files, Jobs and Admin gRPC services: authenticate, convert, call the engine.
 
 use crate::auth::{Authenticator, Caller};
-use crate::convert::{file_to_proto, job_to_proto, millis, state_from_proto};
+use crate::convert::{file_to_proto, job_to_proto, millis, overview_to_proto, state_from_proto};
 use crate::engine::{Engine, SubmitRequest};
 use crate::error::ApiError;
 use bytes::Bytes;
 use forklift_rpc::v1 as pb;
+use forklift_rpc::v1::admin_server::{Admin, AdminServer};
 use forklift_rpc::v1::files_server::{Files, FilesServer};
 use forklift_rpc::v1::jobs_server::{Jobs, JobsServer};
 use futures::{Stream, StreamExt};
@@ -43,6 +44,11 @@ impl GrpcApi {
     /// The Jobs service, ready to add to a tonic server.
     pub fn jobs_server(&self) -> JobsServer<Self> {
         JobsServer::new(self.clone())
+    }
+
+    /// The Admin service, ready to add to a tonic server.
+    pub fn admin_server(&self) -> AdminServer<Self> {
+        AdminServer::new(self.clone())
     }
 
     async fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
@@ -111,7 +117,14 @@ impl Jobs for GrpcApi {
         let kind = Some(r.kind).filter(|k| !k.is_empty());
         let (jobs, next) = self
             .engine
-            .list_jobs(&caller, r.page_size, &r.page_token, states, kind)
+            .list_jobs(
+                &caller,
+                r.page_size,
+                &r.page_token,
+                states,
+                kind,
+                r.all_users,
+            )
             .await?;
         Ok(Response::new(pb::ListJobsResponse {
             jobs: jobs.iter().map(|j| self.job(j)).collect(),
@@ -149,6 +162,33 @@ impl Jobs for GrpcApi {
         Ok(Response::new(Box::pin(
             stream.map(move |j| Ok(job_to_proto(&j, &registry))),
         )))
+    }
+
+    type WatchJobsStream = BoxStream<pb::Job>;
+
+    async fn watch_jobs(
+        &self,
+        req: Request<pb::WatchJobsRequest>,
+    ) -> Result<Response<Self::WatchJobsStream>, Status> {
+        let caller = self.caller(&req).await?;
+        let since = req.get_ref().since.as_ref().map(millis);
+        let stream = self.engine.watch_jobs(&caller, since).await?;
+        let registry = self.engine.registry().clone();
+        Ok(Response::new(Box::pin(
+            stream.map(move |j| Ok(job_to_proto(&j, &registry))),
+        )))
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for GrpcApi {
+    async fn get_overview(
+        &self,
+        req: Request<pb::GetOverviewRequest>,
+    ) -> Result<Response<pb::Overview>, Status> {
+        let caller = self.caller(&req).await?;
+        let overview = self.engine.overview(&caller).await?;
+        Ok(Response::new(overview_to_proto(&overview)))
     }
 }
 

@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+mod admin;
 pub mod auth;
 mod convert;
 mod ctx;
@@ -7,9 +8,11 @@ mod error;
 mod grpc;
 mod kind;
 mod metrics;
+mod watch;
 mod worker;
 
-pub use convert::{file_to_proto, job_to_proto, millis, timestamp};
+pub use admin::{Overview, QueueStats, WorkerStats};
+pub use convert::{file_to_proto, job_to_proto, millis, overview_to_proto, timestamp};
 pub use ctx::{JobCtx, Progress};
 pub use engine::{Engine, EngineConfig, SubmitRequest, guess_content_type};
 pub use error::ApiError;

@@ -1,11 +1,13 @@
 //! The worker pool: per queue, a loop that takes a delivery when a slot is free and
-//! runs it; plus the reconciler, the cancel listener and graceful shutdown.
+//! runs it; plus the reconciler (which also reports the worker in the `workers`
+//! table), the cancel listener and graceful shutdown.
 
 use crate::ctx::JobCtx;
 use crate::engine::Engine;
 use crate::kind::JobError;
-use forklift_domain::{Event, Job, JobId, JobState, now_ms};
+use forklift_domain::{Event, Job, JobId, JobState, Millis, now_ms};
 use forklift_queue::Delivery;
+use forklift_store::WorkerRecord;
 use rand::Rng;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -104,9 +106,34 @@ impl Engine {
         Ok(r.requeued)
     }
 
-    /// Starts the consumers of the configured queues, the reconciler and the cancel
+    /// This worker's row in the `workers` table, as of `now`.
+    fn worker_record(&self, started_at: Millis, now: Millis) -> WorkerRecord {
+        let queues = &self.config().queues;
+        WorkerRecord {
+            name: self.config().worker_name.clone(),
+            queues: queues.keys().cloned().collect(),
+            slots: queues.values().map(|&n| n.max(1) as i64).sum(),
+            started_at,
+            last_seen_at: now,
+        }
+    }
+
+    /// Records or refreshes this worker's row. A failure is only logged: the next
+    /// reconcile period reports again.
+    async fn report_worker(&self, started_at: Millis) {
+        let row = self.worker_record(started_at, now_ms());
+        if let Err(e) = self.store().upsert_worker(&row).await {
+            tracing::warn!(worker = %row.name, error = %e, "reporting worker {} failed: {e}", row.name);
+        }
+    }
+
+    /// Reports this worker in the `workers` table, then starts the consumers of the
+    /// configured queues, the reconciler (which keeps reporting it) and the cancel
     /// listener.
-    pub fn start_workers(&self) -> Workers {
+    pub async fn start_workers(&self) -> Workers {
+        let started_at = now_ms();
+        // Before consuming: once a job ran here, the admin overview lists this worker.
+        self.report_worker(started_at).await;
         let w = Workers {
             engine: self.clone(),
             stop_claiming: CancellationToken::new(),
@@ -124,7 +151,7 @@ impl Engine {
             ));
         }
         w.loops
-            .spawn(reconcile(self.clone(), w.stop_claiming.clone()));
+            .spawn(reconcile(self.clone(), w.stop_claiming.clone(), started_at));
         w.loops
             .spawn(listen_for_cancels(self.clone(), w.stop_claiming.clone()));
         w
@@ -163,6 +190,16 @@ impl Workers {
                 a.abort(AbortReason::Release);
             }
             self.jobs.wait().await;
+        }
+        self.unregister().await;
+    }
+
+    /// Deletes this worker's row (the reconciler, which reports it, has stopped).
+    async fn unregister(&self) {
+        let name = &self.engine.config().worker_name;
+        if let Err(e) = self.engine.store().delete_worker(name).await {
+            tracing::warn!(worker = %name, error = %e,
+                "removing worker {name} from the workers table failed: {e}; the admin overview drops it once it is not seen for a while");
         }
     }
 }
@@ -436,8 +473,9 @@ async fn republish_later(engine: &Engine, mut d: Delivery) {
     }
 }
 
-/// Periodically puts back jobs whose worker died (expired leases).
-async fn reconcile(engine: Engine, stop: CancellationToken) {
+/// Periodically reports this worker and puts back jobs whose worker died (expired
+/// leases) or that the transport may have lost.
+async fn reconcile(engine: Engine, stop: CancellationToken, started_at: Millis) {
     let mut tick = tokio::time::interval(engine.config().reconcile_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -445,6 +483,7 @@ async fn reconcile(engine: Engine, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
+        engine.report_worker(started_at).await;
         let now = now_ms();
         match engine.reclaim(now, now).await {
             Ok(requeued) => {

@@ -32,7 +32,7 @@ pub struct JobsHost {
 /// What a process does with a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
-    /// Serve the Files and Jobs gRPC API.
+    /// Serve the Files, Jobs and Admin gRPC API.
     pub api: bool,
     /// Run jobs from the configured queues.
     pub workers: bool,
@@ -172,7 +172,7 @@ impl JobsHost {
         let engine = self.engine;
         let workers = if roles.workers {
             engine.recover().await.context("recovering jobs at start")?;
-            Some(engine.start_workers())
+            Some(engine.start_workers().await)
         } else {
             None
         };
@@ -252,7 +252,7 @@ impl JobsHost {
     }
 }
 
-/// The gRPC server: Files, Jobs, health and reflection (v1 and v1alpha: grpcurl
+/// The gRPC server: Files, Jobs, Admin, health and reflection (v1 and v1alpha: grpcurl
 /// before 1.9 and many tools only speak v1alpha).
 async fn grpc_server(
     api: &GrpcApi,
@@ -268,6 +268,9 @@ async fn grpc_server(
         .await;
     health_reporter
         .set_serving::<forklift_rpc::v1::files_server::FilesServer<GrpcApi>>()
+        .await;
+    health_reporter
+        .set_serving::<forklift_rpc::v1::admin_server::AdminServer<GrpcApi>>()
         .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -288,7 +291,8 @@ async fn grpc_server(
                 .context("building gRPC reflection")?,
         )
         .add_service(api.files_server())
-        .add_service(api.jobs_server()))
+        .add_service(api.jobs_server())
+        .add_service(api.admin_server()))
 }
 
 async fn bootstrap_admin(store: &Store, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {

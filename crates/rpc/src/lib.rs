@@ -1,5 +1,5 @@
 #![doc = include_str!("../README.md")]
-/// `forklift.v1`: the Files and Jobs services and their messages.
+/// `forklift.v1`: the Files, Jobs and Admin services and their messages.
 pub mod v1 {
     #![allow(missing_docs, clippy::all, clippy::pedantic)]
     tonic::include_proto!("forklift.v1");

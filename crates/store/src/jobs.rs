@@ -95,6 +95,17 @@ pub struct JobFilter {
     pub limit: u32,
 }
 
+/// How many jobs of one queue one worker runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningCount {
+    /// The queue.
+    pub queue: String,
+    /// The worker holding them (None only for rows written by something else).
+    pub worker: Option<String>,
+    /// How many.
+    pub count: i64,
+}
+
 impl Store {
     /// Records a new queued job. With an idempotency key already used by the same owner,
     /// returns the existing job and `false` instead (or an error if it differs).
@@ -181,6 +192,50 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    /// The owner's jobs that changed at or after `since`, oldest change first (ties in
+    /// id order), at most `limit`. `after` continues a previous page: of the jobs that
+    /// changed exactly at `since`, only those with a greater id are returned (pass the
+    /// last row's `updated_at` and id).
+    pub async fn jobs_updated_since(
+        &self,
+        owner: UserId,
+        since: Millis,
+        after: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        // Ids are UUID text, so the empty string sorts before every one of them.
+        let after = after.map(|id| id.to_string()).unwrap_or_default();
+        let rows = q!("SELECT {JOB_COLUMNS} FROM jobs
+             WHERE owner_id = $1 AND (updated_at > $2 OR (updated_at = $2 AND id > $3))
+             ORDER BY updated_at, id LIMIT $4")
+        .bind(owner.to_string())
+        .bind(since)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// How many jobs run now, per queue and worker (for the admin console).
+    pub async fn running_counts(&self) -> Result<Vec<RunningCount>> {
+        let rows = sqlx::query(
+            "SELECT queue, worker, COUNT(*) AS n FROM jobs WHERE state = 'running'
+             GROUP BY queue, worker ORDER BY queue, worker",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RunningCount {
+                    queue: r.try_get("queue")?,
+                    worker: r.try_get("worker")?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect()
     }
 
     /// Every queued job (to dispatch at start and to reconcile with the transport).

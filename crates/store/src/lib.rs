@@ -2,10 +2,12 @@
 mod files;
 mod jobs;
 mod users;
+mod workers;
 
 pub use files::NewFile;
-pub use jobs::{CancelOutcome, Claim, JobFilter, NewJob, NewOutput, Recovered};
+pub use jobs::{CancelOutcome, Claim, JobFilter, NewJob, NewOutput, Recovered, RunningCount};
 pub use users::ApiToken;
+pub use workers::WorkerRecord;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;

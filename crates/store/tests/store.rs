@@ -2,7 +2,9 @@
 //! conditional, so stale or duplicate workers change nothing.
 
 use forklift_domain::{JobId, JobState, Role, now_ms};
-use forklift_store::{CancelOutcome, JobFilter, NewJob, NewOutput, Store, StoreError};
+use forklift_store::{
+    CancelOutcome, JobFilter, NewJob, NewOutput, RunningCount, Store, StoreError, WorkerRecord,
+};
 
 /// A fresh database of either backend; the guard keeps its files alive.
 enum Db {
@@ -51,6 +53,8 @@ on_both!(
     idempotency_keys_are_per_owner_and_must_match,
     lists_filter_and_page,
     accounts_sessions_and_tokens,
+    jobs_updated_since_are_one_owners_in_change_order_and_page,
+    workers_are_upserted_listed_by_last_report_and_deleted,
 );
 
 async fn new_job(s: &Store, key: Option<&str>) -> forklift_domain::Job {
@@ -449,4 +453,119 @@ async fn accounts_sessions_and_tokens(db: Db) {
     assert_eq!(tokens[0].name, "ci");
     assert!(tokens[0].revoked_at.is_some());
     assert!(s.list_api_tokens(bob.id).await.unwrap().is_empty());
+}
+
+/// A queued job of `owner` recorded at `at` (its `updated_at`).
+async fn job_at(s: &Store, owner: forklift_domain::UserId, at: i64) -> forklift_domain::Job {
+    let new = NewJob {
+        id: JobId::new(),
+        owner_id: owner,
+        kind: "debug.noop".into(),
+        queue: "debug".into(),
+        params: serde_json::json!({}),
+        input_file_ids: vec![],
+        priority: 0,
+        max_attempts: 1,
+        run_at: at,
+        idempotency_key: None,
+    };
+    s.insert_job(&new, at).await.unwrap().0
+}
+
+async fn jobs_updated_since_are_one_owners_in_change_order_and_page(db: Db) {
+    let (s, _d) = store(db).await;
+    let me = s.create_user("me@x", Role::User).await.unwrap().id;
+    let other = s.create_user("other@x", Role::User).await.unwrap().id;
+    let old = job_at(&s, me, 1_000).await;
+    let a = job_at(&s, me, 2_000).await;
+    let b = job_at(&s, me, 3_000).await;
+    let c = job_at(&s, me, 3_000).await;
+    job_at(&s, other, 2_500).await;
+    // `a` changes last.
+    let a = s
+        .claim(a.id, "w", "t", 10_000, 4_000)
+        .await
+        .unwrap()
+        .unwrap()
+        .job;
+    let ids = |jobs: Vec<forklift_domain::Job>| jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+
+    let all = s.jobs_updated_since(me, 2_000, None, 10).await.unwrap();
+    assert_eq!(
+        ids(all),
+        [b.id, c.id, a.id],
+        "since is inclusive; oldest change first"
+    );
+    let all = s.jobs_updated_since(me, 0, None, 10).await.unwrap();
+    assert_eq!(all.first().map(|j| j.id), Some(old.id));
+    assert!(all.iter().all(|j| j.owner_id == me), "only the owner's");
+
+    // Pages of one: ties on updated_at continue by id.
+    let first = s.jobs_updated_since(me, 2_500, None, 1).await.unwrap();
+    assert_eq!(ids(first.clone()), [b.id]);
+    let next = s
+        .jobs_updated_since(me, first[0].updated_at, Some(first[0].id), 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(next.clone()), [c.id]);
+    let last = s
+        .jobs_updated_since(me, next[0].updated_at, Some(next[0].id), 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(last.clone()), [a.id]);
+    assert_eq!(last[0].state, JobState::Running);
+    assert!(
+        s.jobs_updated_since(me, last[0].updated_at, Some(last[0].id), 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.running_counts().await.unwrap(),
+        [RunningCount {
+            queue: "debug".into(),
+            worker: Some("w".into()),
+            count: 1
+        }]
+    );
+}
+
+async fn workers_are_upserted_listed_by_last_report_and_deleted(db: Db) {
+    let (s, _d) = store(db).await;
+    let mut one = WorkerRecord {
+        name: "w1".into(),
+        queues: vec!["debug".into(), "media".into()],
+        slots: 6,
+        started_at: 1_000,
+        last_seen_at: 1_000,
+    };
+    s.upsert_worker(&one).await.unwrap();
+    let two = WorkerRecord {
+        name: "w2".into(),
+        queues: vec!["video".into()],
+        slots: 1,
+        started_at: 1_000,
+        last_seen_at: 5_000,
+    };
+    s.upsert_worker(&two).await.unwrap();
+    assert_eq!(
+        s.workers_seen_since(0).await.unwrap(),
+        [one.clone(), two.clone()]
+    );
+    let lately = s.workers_seen_since(2_000).await.unwrap();
+    assert_eq!(lately.len(), 1, "w1 not seen lately");
+    assert_eq!(lately[0], two);
+
+    // A report refreshes the row instead of adding one.
+    one.last_seen_at = 6_000;
+    one.slots = 8;
+    s.upsert_worker(&one).await.unwrap();
+    assert_eq!(
+        s.workers_seen_since(2_000).await.unwrap(),
+        [one.clone(), two.clone()]
+    );
+
+    assert!(s.delete_worker("w1").await.unwrap());
+    assert!(!s.delete_worker("w1").await.unwrap(), "already gone");
+    assert_eq!(s.workers_seen_since(0).await.unwrap(), [two]);
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on port 0 with a fresh data directory, driven
 //! over gRPC; and the real binary as a child process for crash and shutdown tests.
 
+mod admin;
 mod authz;
 mod browser;
 mod files;

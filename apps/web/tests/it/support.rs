@@ -2,6 +2,7 @@
 //! test images, wait on events with deadlines.
 
 use forklift_rpc::v1 as pb;
+use forklift_rpc::v1::admin_client::AdminClient;
 use forklift_rpc::v1::files_client::FilesClient;
 use forklift_rpc::v1::jobs_client::JobsClient;
 use futures::StreamExt;
@@ -34,6 +35,7 @@ impl Interceptor for Bearer {
 pub struct Client {
     pub jobs: JobsClient<InterceptedService<Channel, Bearer>>,
     pub files: FilesClient<InterceptedService<Channel, Bearer>>,
+    pub admin: AdminClient<InterceptedService<Channel, Bearer>>,
 }
 
 impl Client {
@@ -59,6 +61,7 @@ impl Client {
         );
         Self {
             jobs: JobsClient::with_interceptor(channel.clone(), bearer.clone()),
+            admin: AdminClient::with_interceptor(channel.clone(), bearer.clone()),
             files: FilesClient::with_interceptor(channel, bearer)
                 .max_decoding_message_size(8 << 20),
         }

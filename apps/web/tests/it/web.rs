@@ -959,3 +959,146 @@ async fn the_data_profile_report_is_a_page_with_server_side_charts() {
     );
     app.stop().await;
 }
+
+/// Reads `job` events of a never-ending stream until `done` says so; returns them
+/// with their SSE ids.
+async fn read_until(r: reqwest::Response, done: impl Fn(&Value) -> bool) -> Vec<(String, Value)> {
+    use futures::StreamExt;
+    let mut body = r.bytes_stream();
+    let mut buf = String::new();
+    let mut events = Vec::new();
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(chunk) = body.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            while let Some(end) = buf.find("\n\n") {
+                let block: String = buf.drain(..end + 2).collect();
+                let id = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("id: "))
+                    .unwrap_or("");
+                if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    let v: Value = serde_json::from_str(data).unwrap();
+                    let stop = done(&v);
+                    events.push((id.to_owned(), v));
+                    if stop {
+                        return;
+                    }
+                }
+            }
+        }
+        panic!("the stream ended");
+    })
+    .await
+    .expect("the awaited event in time");
+    events
+}
+
+#[tokio::test]
+async fn the_user_event_stream_carries_only_my_jobs_and_resumes() {
+    let app = TestApp::start().await;
+    let ann = Web::new(app.http_addr);
+    ann.signup("ann@example.com", "a long enough password")
+        .await;
+    let bob = Web::new(app.http_addr);
+    bob.signup("bob@example.com", "a long enough password")
+        .await;
+    let ann_file = ann.upload("a.jpg", test_jpeg(300, 200, None)).await;
+    let bob_file = bob.upload("b.jpg", test_jpeg(300, 200, None)).await;
+
+    let stream = ann.get("/events").await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let bob_job = bob.start_thumbnail(&bob_file, "50").await;
+    let ann_job = ann.start_thumbnail(&ann_file, "50").await;
+    let seen = read_until(stream, |v| {
+        v["id"] == ann_job.as_str() && v["final"] == true
+    })
+    .await;
+    assert!(
+        seen.iter().all(|(_, v)| v["id"] == ann_job.as_str()),
+        "only ann's job: {seen:?}"
+    );
+    assert!(!seen.iter().any(|(_, v)| v["id"] == bob_job.as_str()));
+    let first_id = seen[0].0.clone();
+    assert!(
+        first_id.parse::<i64>().is_ok(),
+        "event ids are update times: {first_id:?}"
+    );
+
+    // Reconnecting with the first event's id replays what changed since: the end state.
+    let again = ann
+        .http
+        .get(ann.url("/events"))
+        .header("last-event-id", &first_id)
+        .send()
+        .await
+        .unwrap();
+    let replay = read_until(again, |v| v["id"] == ann_job.as_str() && v["final"] == true).await;
+    assert_eq!(replay.last().unwrap().1["state"], "succeeded");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_admin_console_shows_every_users_jobs_queues_and_workers_and_retries() {
+    let app = TestApp::start().await;
+    let user = Web::new(app.http_addr);
+    user.signup("cara@example.com", "a long enough password")
+        .await;
+    let good = user.upload("good.jpg", test_jpeg(100, 100, None)).await;
+    let bad = user
+        .upload("bad.jpg", b"\xff\xd8\xff\xe0 not really a jpeg".to_vec())
+        .await;
+    let ok_job = user.start_thumbnail(&good, "20").await;
+    let bad_job = user.start_thumbnail(&bad, "20").await;
+    for j in [&ok_job, &bad_job] {
+        user.events_until_final(&format!("/jobs/{j}/events"), None)
+            .await;
+    }
+    assert_eq!(user.get("/admin").await.status(), StatusCode::FORBIDDEN);
+
+    let admin = Web::new(app.http_addr);
+    let password = std::fs::read_to_string(app.data_dir().join("admin-password")).unwrap();
+    let r = admin
+        .post(
+            "/signin",
+            "/signin",
+            &[("email", "admin@localhost"), ("password", password.trim())],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "the first-start admin signs in"
+    );
+    let page = admin.text("/admin").await;
+    assert!(
+        page.contains(&ok_job) && page.contains(&bad_job),
+        "every user's jobs"
+    );
+    assert!(page.contains(">media<"), "queues listed");
+    assert!(
+        !page.contains("No worker has reported in recently"),
+        "a worker listed"
+    );
+    let failed = admin.text("/admin?state=failed").await;
+    assert!(failed.contains(&bad_job));
+    let all_jobs = failed.split("<h2>All jobs</h2>").nth(1).unwrap();
+    assert!(!all_jobs.contains(&ok_job), "the state filter applies");
+    assert!(
+        page.contains("Recent failures") && page.contains(&format!("/admin/jobs/{bad_job}/retry"))
+    );
+    let r = admin
+        .post("/admin", &format!("/admin/jobs/{bad_job}/retry"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let events = user
+        .events_until_final(&format!("/jobs/{bad_job}/events"), None)
+        .await;
+    let last = events.last().unwrap();
+    assert_eq!(
+        last["state"], "failed",
+        "retried and failed again: {events:?}"
+    );
+    assert!(last["version"].as_u64() > Some(3));
+    app.stop().await;
+}

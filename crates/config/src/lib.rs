@@ -45,7 +45,7 @@ pub struct WebConfig {
     name = "forklift-jobs",
     version,
     args_override_self = true,
-    about = "Forklift's jobs service: the Files and Jobs gRPC API and the workers."
+    about = "Forklift's jobs service: the Files, Jobs and Admin gRPC API and the workers."
 )]
 pub struct JobsConfig {
     /// What this process does: serve the API, run jobs, or both.
@@ -68,7 +68,7 @@ pub struct JobsConfig {
 /// What a jobs-service process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Role {
-    /// Serve the Files and Jobs gRPC API; run no jobs.
+    /// Serve the Files, Jobs and Admin gRPC API; run no jobs.
     Api,
     /// Run jobs from the configured queues; serve only health and metrics.
     Worker,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the README's grpcurl walk-through against a freshly built forklift-web on free
+# Runs the README's grpcurl and curl walk-throughs against a freshly built forklift-web on free
 # ports and a throwaway data directory, and checks every step. Needs grpcurl and jq.
 set -euo pipefail
 
@@ -60,4 +60,19 @@ tail -1 watch.jsonl | grep -q JOB_STATE_SUCCEEDED || { cat watch.jsonl; echo "jo
 [ "$(head -c 3 thumb.jpg | od -An -tx1 | tr -d ' ')" = ffd8ff ] || { echo "download is not a JPEG"; exit 1; }
 [ "$(jq -r '.outputs[0].name' <(grpcurl -plaintext -H "$AUTH" -d "{\"id\": \"$JOB\"}" "$ADDR" forklift.v1.Jobs/GetJob))" = thumb-1-256x192.jpg ] \
   || { echo "unexpected output name"; exit 1; }
-echo "readme-example: 1 passed, 0 failed"
+
+# --- The README's JSON API steps, verbatim but for the address ---
+BASE=$(awk '/^  Web:/ {print $2}' banner.txt)
+T=$(cat data/admin-token)   # or a token from the API tokens page
+FILE=$(curl -s -H "Authorization: Bearer $T" -F file=@photo.png $BASE/api/v1/files | jq -r .id)
+JOB=$(curl -s -H "Authorization: Bearer $T" -H 'content-type: application/json' \
+  -d "{\"kind\": \"image.thumbnail\", \"params\": {\"sizes\": [{\"width\": 256}]}, \"input_file_ids\": [\"$FILE\"]}" \
+  $BASE/api/v1/jobs | jq -r .id)
+curl -sN -H "Authorization: Bearer $T" $BASE/api/v1/jobs/$JOB/events | sed '/"final":true/q' > events.txt   # live, until done
+OUT=$(curl -s -H "Authorization: Bearer $T" $BASE/api/v1/jobs/$JOB | jq -r '.outputs[0].file_id')
+curl -s -H "Authorization: Bearer $T" -o thumb-api.jpg $BASE/api/v1/files/$OUT/content
+# --- end ---
+
+tail -1 events.txt | grep -q '"state":"succeeded"' || { cat events.txt; echo "JSON API job did not succeed"; exit 1; }
+[ "$(head -c 3 thumb-api.jpg | od -An -tx1 | tr -d ' ')" = ffd8ff ] || { echo "JSON API download is not a JPEG"; exit 1; }
+echo "readme-example: 2 passed, 0 failed"

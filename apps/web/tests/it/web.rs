@@ -473,6 +473,20 @@ async fn browsing_without_javascript_upload_process_download() {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await.unwrap().contains("not a whole number"));
 
+    // Pages are compressed for clients that accept it.
+    let gz = web
+        .http
+        .get(web.url("/dashboard"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    // Request metrics are labelled by route, never by id.
+    let metrics = web.text("/metrics").await;
+    assert!(metrics.contains("route=\"/jobs/{id}\""), "{metrics}");
+    assert!(!metrics.contains(&job), "no ids in metric labels");
+
     // Delete.
     let r = web
         .post(

@@ -88,6 +88,8 @@ pub struct AdminData {
     pub next: String,
     /// Queues, counts, workers.
     pub overview: Overview,
+    /// Owner id to email, for the jobs shown.
+    pub owners: std::collections::HashMap<String, String>,
 }
 
 /// Loads the admin page's data as `admin`.
@@ -125,9 +127,28 @@ pub async fn load(
             .map(|j| Job::from_proto(j, web.registry()))
             .collect()
     };
+    let (jobs, failed): (Vec<Job>, Vec<Job>) = (conv(list.jobs), conv(failed.jobs));
+    // Accounts are the web app's own table: show emails rather than ids.
+    let mut owners = std::collections::HashMap::new();
+    for id in jobs
+        .iter()
+        .chain(&failed)
+        .filter_map(|j| j.owner_id.clone())
+    {
+        if owners.contains_key(&id) {
+            continue;
+        }
+        if let Some(u) = match id.parse() {
+            Ok(uid) => web.store().get_user(uid).await?,
+            Err(_) => None,
+        } {
+            owners.insert(id, u.email);
+        }
+    }
     Ok(AdminData {
-        jobs: conv(list.jobs),
-        failed: conv(failed.jobs),
+        owners,
+        jobs,
+        failed,
         next: list.next_page_token,
         overview: Overview::from_proto(overview),
     })

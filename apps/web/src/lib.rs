@@ -145,6 +145,21 @@ pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
     }
 }
 
+/// Deletes expired sessions now and then, for as long as the app serves.
+fn sweep_sessions(store: Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match store.delete_expired_sessions().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("deleted {n} expired sessions"),
+                Err(e) => tracing::warn!(error = %e, "deleting expired sessions failed: {e}"),
+            }
+        }
+    })
+}
+
 /// Serves the app until `shutdown` resolves, then shuts down gracefully. `grpc` is the
 /// gRPC API's listener in unified mode (unused when extracted).
 pub async fn serve(
@@ -154,7 +169,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let routes = routes::router(app.web.clone());
-    match app.mode {
+    let sweeper = sweep_sessions(app.web.store().clone());
+    let served = match app.mode {
         Mode::Unified(host) => {
             let roles = Roles {
                 api: true,
@@ -170,5 +186,7 @@ pub async fn serve(
                 .await
                 .context("HTTP server")
         }
-    }
+    };
+    sweeper.abort();
+    served
 }

@@ -954,6 +954,15 @@ struct AdminPage {
     kind: String,
     next: String,
     overview: crate::admin::Overview,
+    owners: std::collections::HashMap<String, String>,
+}
+
+impl AdminPage {
+    /// Who submitted a job, by email when known.
+    fn owner(&self, job: &Job) -> String {
+        let id = job.owner_id.clone().unwrap_or_default();
+        self.owners.get(&id).cloned().unwrap_or(id)
+    }
 }
 
 /// `GET /admin`: every user's jobs with filters, queues, workers, failed jobs.
@@ -977,6 +986,7 @@ pub async fn admin_page(
         kind,
         next: data.next,
         overview: data.overview,
+        owners: data.owners,
     })
 }
 

@@ -161,29 +161,11 @@ impl Web {
 
 /// Reads `job` events from an SSE response until a final one.
 pub async fn read_events(r: reqwest::Response) -> Vec<Value> {
-    use futures::StreamExt;
-    let mut body = r.bytes_stream();
-    let mut buf = String::new();
-    let mut events = Vec::new();
-    tokio::time::timeout(DEADLINE, async {
-        while let Some(chunk) = body.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-            while let Some(end) = buf.find("\n\n") {
-                let block: String = buf.drain(..end + 2).collect();
-                if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
-                    let v: Value = serde_json::from_str(data).unwrap();
-                    let done = v["final"] == true;
-                    events.push(v);
-                    if done {
-                        return;
-                    }
-                }
-            }
-        }
-    })
-    .await
-    .expect("a final event in time");
-    events
+    read_until(r, |v| v["final"] == true)
+        .await
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
 }
 
 /// The value of a hidden input.
@@ -974,8 +956,8 @@ async fn the_data_profile_report_is_a_page_with_server_side_charts() {
     app.stop().await;
 }
 
-/// Reads `job` events of a never-ending stream until `done` says so; returns them
-/// with their SSE ids.
+/// Reads `job` events of a stream until `done` says so; returns them with their SSE
+/// ids.
 async fn read_until(r: reqwest::Response, done: impl Fn(&Value) -> bool) -> Vec<(String, Value)> {
     use futures::StreamExt;
     let mut body = r.bytes_stream();

@@ -29,7 +29,9 @@ fn running_as_root() -> bool {
 }
 
 /// Starts `argv` under a shell watchdog that stops it (SIGTERM, then SIGKILL) once the
-/// test process is gone, and waits until a line of its output contains `ready`.
+/// test process is gone — and then removes the server's directory (the one holding
+/// `log`), which a server kept in a `static` would otherwise leave behind — and waits
+/// until a line of its output contains `ready`.
 fn spawn_watched(argv: &[String], ready: &str, log: &Path) -> Child {
     let quoted: Vec<String> = argv
         .iter()
@@ -41,9 +43,11 @@ fn spawn_watched(argv: &[String], ready: &str, log: &Path) -> Child {
         "{cmd} >>'{log}' 2>&1 & srv=$!\n\
          trap 'kill -TERM $srv 2>/dev/null; wait $srv; exit 0' TERM INT\n\
          while kill -0 {parent} 2>/dev/null && kill -0 $srv 2>/dev/null; do sleep 0.5 & wait $!; done\n\
-         kill -TERM $srv 2>/dev/null; sleep 2; kill -KILL $srv 2>/dev/null; wait $srv",
+         kill -TERM $srv 2>/dev/null; sleep 2; kill -KILL $srv 2>/dev/null; wait $srv\n\
+         kill -0 {parent} 2>/dev/null || rm -rf '{dir}'",
         cmd = quoted.join(" "),
         log = log.display(),
+        dir = log.parent().unwrap_or(log).display(),
         parent = std::process::id(),
     );
     std::fs::write(log, b"").expect("create server log");

@@ -23,8 +23,12 @@ test: lint deploy-check test-rust test-extracted test-dev test-readme
 deploy-check:
     scripts/deploy-check.sh
 
-# Benchmarks of the job kinds (thumbnails/s, CSV MB/s and peak RSS); writes bench/results/<date>-kinds.md.
+# Forklift against Express, Next.js, BullMQ, sharp, pandas and polars (S1–S9, ~20 min); writes bench/results/<date>.md and .svg.
 bench csv_mb="1024":
+    CARGO_TARGET_DIR="{{target}}" bench/run.sh {{csv_mb}}
+
+# Benchmarks of the job kinds alone (thumbnails/s, CSV MB/s and peak RSS); writes bench/results/<date>-kinds.md.
+bench-kinds csv_mb="1024":
     bench/kinds.sh {{csv_mb}}
 
 # Type-check everything quickly.

@@ -220,8 +220,18 @@ http_load() {
     local scenario="$1" system="$2" url="$3"
     shift 3
     wrk -t"$cores" -c"$conns" -d2s --timeout 10s -s bench/lib/wrk.lua "$@" "$url" >/dev/null 2>&1 || true
-    local out
-    out=$(wrk -t"$cores" -c"$conns" -d"${duration}s" --timeout 10s -s bench/lib/wrk.lua "$@" "$url" | tail -1)
+    local out mark steal try best="" best_steal=101
+    # A run the hypervisor took more than 10 % of the CPUs from is repeated (3 tries at
+    # most); the least disturbed one is kept.
+    for ((try = 1; try <= 3; try++)); do
+        mark=$(cpu_mark)
+        out=$(wrk -t"$cores" -c"$conns" -d"${duration}s" --timeout 10s -s bench/lib/wrk.lua "$@" "$url" | tail -1)
+        steal=$(steal_since "$mark")
+        if ((steal < best_steal)); then best=$out best_steal=$steal; fi
+        ((steal > 10)) || break
+        note "steal $steal% during this run: measuring again"
+    done
+    out=$best steal=$best_steal
     echo "$out" >>"$logs/wrk.jsonl"
     local n s bad
     n=$(jq .requests <<<"$out")
@@ -230,7 +240,7 @@ http_load() {
     rec scenario="$scenario" system="$system" variant="${variant:-}" unit=req/s \
         throughput="$(jq -n "$n / $s * 10 | round / 10")" \
         p50_ms="$(jq '.p50_us / 1000' <<<"$out")" p99_ms="$(jq '.p99_us / 1000' <<<"$out")" \
-        requests="$n" errors="$bad"
+        requests="$n" errors="$bad" steal_pct="$steal"
     if [[ "$bad" != 0 ]]; then note "WARNING: $bad failed requests in $scenario $system"; fi
 }
 
@@ -238,12 +248,20 @@ http_load() {
 grpc_load() {
     local scenario="$1" system="$2" addr="$3" token="$4"
     "$grpc_load" --url "http://$addr" --token "$token" --concurrency "$conns" --duration 2 >/dev/null
-    local out
-    out=$("$grpc_load" --url "http://$addr" --token "$token" --concurrency "$conns" --duration "$duration")
+    local out mark steal try best="" best_steal=101
+    for ((try = 1; try <= 3; try++)); do
+        mark=$(cpu_mark)
+        out=$("$grpc_load" --url "http://$addr" --token "$token" --concurrency "$conns" --duration "$duration")
+        steal=$(steal_since "$mark")
+        if ((steal < best_steal)); then best=$out best_steal=$steal; fi
+        ((steal > 10)) || break
+        note "steal $steal% during this run: measuring again"
+    done
+    out=$best steal=$best_steal
     echo "$out" >>"$logs/grpc-load.jsonl"
     rec scenario="$scenario" system="$system" variant=gRPC unit=req/s throughput="$(jq .rps <<<"$out")" \
         p50_ms="$(jq .p50_ms <<<"$out")" p99_ms="$(jq .p99_ms <<<"$out")" \
-        requests="$(jq .requests <<<"$out")" errors="$(jq .errors <<<"$out")"
+        requests="$(jq .requests <<<"$out")" errors="$(jq .errors <<<"$out")" steal_pct="$steal"
     [[ "$(jq .errors <<<"$out")" == 0 ]] || note "WARNING: gRPC errors: $(jq -r .first_error <<<"$out")"
 }
 
@@ -294,8 +312,18 @@ rss_done() {
 
 # Runs a command under GNU time; its stdout goes to $work/stdout, peak RSS (MiB) to $peak.
 measure() {
+    local mark
+    mark=$(cpu_mark)
     /usr/bin/time -v -o "$work/time" "$@" >"$work/stdout" 2>>"$logs/measure.log"
+    steal=$(steal_since "$mark")
     peak=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$work/time")
+}
+
+# CPU time the hypervisor gave to other guests (steal) during a measurement, in % of
+# the CPUs' time: a shared VM's noise, recorded with each load run.
+cpu_mark() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9 }' /proc/stat; }
+steal_since() {
+    echo "$1 $(cpu_mark)" | awk '{ t = $3 - $1; if (t <= 0) t = 1; printf "%.0f", 100 * ($4 - $2) / t }'
 }
 
 noop_body='{"kind":"debug.noop","params":{},"input_file_ids":[]}'
@@ -337,6 +365,8 @@ if want unified; then
     note "S4 POST /api/v1/jobs"
     WRK_BODY="$noop_body" variant=HTTP http_load S4 "Forklift unified" "http://127.0.0.1:$http/api/v1/jobs" \
         -H "Authorization: Bearer $token"
+    note "draining the HTTP submissions' jobs, so that the gRPC run starts on an empty queue"
+    python3 bench/lib/jobs_db.py drain "sqlite:$data/forklift.db" 300
     note "S4 gRPC SubmitJob"
     grpc_load S4 "Forklift unified" "127.0.0.1:$grpc" "$token"
     note "draining the S4 jobs"
@@ -404,6 +434,8 @@ if want extracted; then
     note "S4 POST /api/v1/jobs"
     WRK_BODY="$noop_body" variant=HTTP http_load S4 "Forklift extracted" "http://127.0.0.1:$http/api/v1/jobs" \
         -H "Authorization: Bearer $token"
+    note "draining the HTTP submissions' jobs, so that the gRPC run starts on an empty queue"
+    python3 bench/lib/jobs_db.py drain "$forklift_db" 300
     note "S4 gRPC SubmitJob (jobs API)"
     grpc_load S4 "Forklift extracted" "127.0.0.1:$api_grpc" "$token"
     note "draining the S4 jobs"
@@ -559,23 +591,23 @@ if want thumbnails; then
         if [[ $threads == 1 ]]; then pin=(taskset -c 0); label="1 core"; else pin=(); label="$cores cores"; fi
         measure "${pin[@]}" "$examples/thumbnail_bench" "$images" "$threads" scaled
         ips=$(grep '^| DCT' "$work/stdout" | cut -d'|' -f4 | tr -d ' ')
-        rec scenario=S6 system=Forklift variant="$label" unit=images/s throughput="$ips" rss_mib="$peak"
+        rec scenario=S6 system=Forklift variant="$label" unit=images/s throughput="$ips" rss_mib="$peak" steal_pct="$steal"
         if [[ $threads == 1 ]]; then
             UV_THREADPOOL_SIZE=1 measure taskset -c 0 node bench/peers/sharp/thumbs.js "$work/photos" 1
         else
             measure node bench/peers/sharp/thumbs.js "$work/photos" "$cores"
         fi
         rec scenario=S6 system=sharp variant="$label" unit=images/s \
-            throughput="$(jq '.images_per_s * 10 | round / 10' "$work/stdout")" rss_mib="$peak" \
+            throughput="$(jq '.images_per_s * 10 | round / 10' "$work/stdout")" rss_mib="$peak" steal_pct="$steal" \
             note="libvips $(jq -r .vips "$work/stdout")"
     done
     UV_THREADPOOL_SIZE=1 measure taskset -c 0 node bench/peers/sharp/thumbs.js "$work/photos" 1 --exact-shrink
     rec scenario=S6 system="sharp (fastShrinkOnLoad off)" variant="1 core" unit=images/s \
-        throughput="$(jq '.images_per_s * 10 | round / 10' "$work/stdout")" rss_mib="$peak" \
+        throughput="$(jq '.images_per_s * 10 | round / 10' "$work/stdout")" rss_mib="$peak" steal_pct="$steal" \
         note="reference: shrink-on-load keeps 2× the target, like Forklift's decoding"
     measure taskset -c 0 "$examples/thumbnail_bench" "$images" 1 full
     rec scenario=S6 system="Forklift (full-size decoding)" variant="1 core" unit=images/s \
-        throughput="$(grep '^| full' "$work/stdout" | cut -d'|' -f4 | tr -d ' ')" rss_mib="$peak" \
+        throughput="$(grep '^| full' "$work/stdout" | cut -d'|' -f4 | tr -d ' ')" rss_mib="$peak" steal_pct="$steal" \
         note="reference: without DCT scaling"
     rm -rf "$work/photos"
 fi
@@ -590,13 +622,13 @@ if want csv; then
     measure "$examples/profile_csv" "$work/bench.csv"
     rows=$(grep -o '^rows [0-9]*' "$work/stdout" | cut -d' ' -f2)
     rec scenario=S9 system=Forklift unit=MB/s throughput="$(grep -o 'MB/s [0-9.]*' "$work/stdout" | cut -d' ' -f2)" \
-        rss_mib="$peak" note="$rows rows, streaming, 1 thread"
+        rss_mib="$peak" steal_pct="$steal" note="$rows rows, streaming, 1 thread"
     for engine in pandas polars; do
         note "$engine"
         measure "$venv/bin/python" bench/peers/pandas/profile.py "$engine" "$work/bench.csv"
         prow=$(jq .rows "$work/stdout")
         [[ "$prow" == "$rows" ]] || note "WARNING: $engine read $prow rows, Forklift $rows"
-        rec scenario=S9 system="$engine" unit=MB/s throughput="$(jq .mb_per_s "$work/stdout")" rss_mib="$peak" \
+        rec scenario=S9 system="$engine" unit=MB/s throughput="$(jq .mb_per_s "$work/stdout")" rss_mib="$peak" steal_pct="$steal" \
             note="$engine $(jq -r .version "$work/stdout"), $prow rows"
     done
     rm -f "$work/bench.csv"

@@ -1,8 +1,6 @@
 //! Frequent values in bounded space: the Misra–Gries summary.
 
-use crate::hash::BuildPreHashed;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// One frequent value with its estimated count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,15 +13,6 @@ pub struct TopEntry {
     pub error: u64,
 }
 
-#[derive(Debug, Clone)]
-struct Counter {
-    count: u64,
-    /// Stored on creation while no purge has happened, else on the second occurrence: after a
-    /// purge a value seen once can never be reported, and copying the text of every value of
-    /// a column of unique values was the summary's main cost.
-    value: Option<String>,
-}
-
 /// Counts the most frequent values of a stream in a bounded table (the Misra–Gries summary
 /// with batched purges that Apache DataSketches' frequent-items sketch uses).
 ///
@@ -33,16 +22,33 @@ struct Counter {
 ///
 /// **Guarantee.** Every value occurring more than `n / (m + 1)` times in `n` values is held,
 /// and its reported `count` overestimates the truth by at most `error`, the total subtracted
-/// so far (itself at most `n / (m + 1)`). Values are identified by their 64-bit hash.
+/// so far (itself at most `n / (m + 1)`). Values are identified by their 64-bit hash. Merged
+/// summaries keep the guarantee for the combined stream.
 #[derive(Debug, Clone)]
 pub struct FrequentItems {
     max_counters: usize,
     max_value_bytes: usize,
-    counters: HashMap<u64, Counter, BuildPreHashed>,
+    /// The counters, densely.
+    entries: Vec<Entry>,
+    /// An open-addressing index into `entries` (linear probing, at most half full): `i + 1`
+    /// for entry `i`, 0 for a free slot.
+    slots: Vec<u32>,
     /// The total subtracted by purges: the most any held count can fall short by.
     offset: u64,
     /// Strings of dropped counters, reused so a purge does not mean fresh allocations.
     spare: Vec<String>,
+    /// The counts a purge takes the median of, kept between purges.
+    median_scratch: Vec<u64>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    hash: u64,
+    count: u64,
+    /// Stored on creation while no purge has happened, else on the second occurrence: after
+    /// a purge a value seen once can never be reported, and copying the text of every value
+    /// of a column of unique values was the summary's main cost.
+    value: Option<String>,
 }
 
 impl FrequentItems {
@@ -53,64 +59,124 @@ impl FrequentItems {
         Self {
             max_counters,
             max_value_bytes,
-            counters: HashMap::with_capacity_and_hasher(max_counters, BuildPreHashed::default()),
+            entries: Vec::with_capacity(max_counters),
+            slots: vec![0; (2 * max_counters).next_power_of_two()],
             offset: 0,
             spare: Vec::new(),
+            median_scratch: Vec::new(),
         }
     }
 
     /// Counts one occurrence of `value`, whose hash is `hash`.
     pub fn insert(&mut self, hash: u64, value: &str) {
-        self.add(hash, value, 1);
+        self.insert_bytes(hash, value.as_bytes());
     }
 
-    fn add(&mut self, hash: u64, value: &str, count: u64) {
-        if let Some(counter) = self.counters.get_mut(&hash) {
-            counter.count += count;
-            if counter.value.is_none() {
-                let mut stored = self.spare.pop().unwrap_or_default();
-                set_capped(&mut stored, value, self.max_value_bytes);
-                counter.value = Some(stored);
+    /// [`Self::insert`] for the bytes of valid UTF-8 text; `true` if the value was held
+    /// (so it has been seen before).
+    #[inline]
+    pub(crate) fn insert_bytes(&mut self, hash: u64, value: &[u8]) -> bool {
+        match self.find(hash) {
+            Ok(i) => {
+                let entry = &mut self.entries[i];
+                entry.count += 1;
+                if entry.value.is_none() {
+                    let stored = self.capped(value);
+                    self.entries[i].value = Some(stored);
+                }
+                true
             }
-            return;
+            Err(slot) => {
+                let value = (self.offset == 0).then(|| self.capped(value));
+                self.add_new(slot, hash, 1, value);
+                false
+            }
         }
-        if self.counters.len() >= self.max_counters {
+    }
+
+    /// The entry holding `hash`, or the free slot where it would go.
+    #[inline]
+    fn find(&self, hash: u64) -> Result<usize, usize> {
+        let mask = self.slots.len() - 1;
+        let mut slot = hash as usize & mask;
+        loop {
+            match self.slots[slot] {
+                0 => return Err(slot),
+                i if self.entries[i as usize - 1].hash == hash => return Ok(i as usize - 1),
+                _ => slot = (slot + 1) & mask,
+            }
+        }
+    }
+
+    /// Adds a counter for a hash not held, whose free slot is `slot`, purging first when the
+    /// table is full.
+    fn add_new(&mut self, mut slot: usize, hash: u64, count: u64, value: Option<String>) {
+        if self.entries.len() >= self.max_counters {
             self.purge();
+            slot = self.find(hash).expect_err("purged counters are gone");
         }
-        let value = (self.offset == 0 || count > 1).then(|| {
-            let mut stored = self.spare.pop().unwrap_or_default();
-            set_capped(&mut stored, value, self.max_value_bytes);
-            stored
-        });
-        self.counters.insert(hash, Counter { count, value });
+        self.entries.push(Entry { hash, count, value });
+        self.slots[slot] = self.entries.len() as u32;
+    }
+
+    /// `value` cut to the length cap (a cut marked with `…`), in a reused string.
+    fn capped(&mut self, value: &[u8]) -> String {
+        let mut stored = self.spare.pop().unwrap_or_default();
+        set_capped(&mut stored, value, self.max_value_bytes);
+        stored
     }
 
     /// Subtracts the median count from every counter and drops those left at zero.
     fn purge(&mut self) {
-        let mut counts: Vec<u64> = self.counters.values().map(|c| c.count).collect();
-        let middle = counts.len() / 2;
-        let median = *counts.select_nth_unstable(middle).1;
+        let middle = self.entries.len() / 2;
+        // Mostly the median is the smallest count (a long tail of values seen once): found
+        // in one pass, without a selection.
+        let least = self.entries.iter().map(|e| e.count).min().unwrap_or(0);
+        let at_least = self.entries.iter().filter(|e| e.count == least).count();
+        let median = if at_least > middle {
+            least
+        } else {
+            self.median_scratch.clear();
+            self.median_scratch
+                .extend(self.entries.iter().map(|e| e.count));
+            *self.median_scratch.select_nth_unstable(middle).1
+        };
         let spare = &mut self.spare;
-        self.counters.retain(|_, counter| {
-            if counter.count > median {
-                counter.count -= median;
+        self.entries.retain_mut(|entry| {
+            if entry.count > median {
+                entry.count -= median;
                 true
             } else {
-                spare.extend(counter.value.take());
+                spare.extend(entry.value.take());
                 false
             }
         });
+        self.slots.fill(0);
+        let mask = self.slots.len() - 1;
+        for (i, entry) in self.entries.iter().enumerate() {
+            let mut slot = entry.hash as usize & mask;
+            while self.slots[slot] != 0 {
+                slot = (slot + 1) & mask;
+            }
+            self.slots[slot] = i as u32 + 1;
+        }
         self.offset += median;
     }
 
     /// Folds another summary in; the guarantee holds for the combined stream.
     pub fn merge(&mut self, other: &Self) {
-        for (&hash, counter) in &other.counters {
-            self.add(
-                hash,
-                counter.value.as_deref().unwrap_or_default(),
-                counter.count,
-            );
+        for entry in &other.entries {
+            // Stored values are already cut and marked: they are copied as they are.
+            match self.find(entry.hash) {
+                Ok(i) => {
+                    let mine = &mut self.entries[i];
+                    mine.count += entry.count;
+                    if mine.value.is_none() {
+                        mine.value.clone_from(&entry.value);
+                    }
+                }
+                Err(slot) => self.add_new(slot, entry.hash, entry.count, entry.value.clone()),
+            }
         }
         self.offset += other.offset;
     }
@@ -120,13 +186,13 @@ impl FrequentItems {
     /// column of unique values every counter is such noise.
     pub fn top(&self, n: usize) -> Vec<TopEntry> {
         let mut entries: Vec<TopEntry> = self
-            .counters
-            .values()
-            .filter_map(|c| {
-                let value = c.value.clone()?;
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let value = e.value.clone()?;
                 Some(TopEntry {
                     value,
-                    count: c.count + self.offset,
+                    count: e.count + self.offset,
                     error: self.offset,
                 })
             })
@@ -138,12 +204,13 @@ impl FrequentItems {
     }
 }
 
-/// Replaces `dst` with `src` cut to at most `max_bytes` at a character boundary, marking a cut
-/// with `…`. Reuses `dst`'s allocation, which matters when a slot is replaced on every row.
-fn set_capped(dst: &mut String, src: &str, max_bytes: usize) {
+/// Replaces `dst` with `src` (valid UTF-8) cut to at most `max_bytes` at a character
+/// boundary, marking a cut with `…`. Reuses `dst`'s allocation, which matters when a slot is
+/// replaced on every row.
+fn set_capped(dst: &mut String, src: &[u8], max_bytes: usize) {
     dst.clear();
-    let capped = crate::value::cap(src, max_bytes);
-    dst.push_str(capped);
+    let capped = crate::value::cap_bytes(src, max_bytes);
+    dst.push_str(&String::from_utf8_lossy(capped));
     if capped.len() < src.len() {
         dst.push('…');
     }
@@ -206,7 +273,7 @@ mod tests {
     #[test]
     fn long_values_are_cut_on_a_char_boundary() {
         let mut out = String::new();
-        set_capped(&mut out, "ééé", 3);
+        set_capped(&mut out, "ééé".as_bytes(), 3);
         assert_eq!(out, "é…");
     }
 }

@@ -1,37 +1,43 @@
 //! Profiles a CSV file and prints throughput; optionally writes the JSON and HTML reports.
 //!
-//! Usage: `cargo run --release --example profile_csv -- <csv> [report.json] [report.html]`
+//! Usage: `cargo run --release --example profile_csv -- [--threads N] <csv> [report.json]
+//! [report.html]` (default: all cores).
 
 use forklift_profile::{ProfileOptions, profile, render_html};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    let Some(path) = args.get(1) else {
-        eprintln!("usage: profile_csv <csv> [report.json] [report.html]");
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut opts = ProfileOptions::default();
+    if args.first().is_some_and(|a| a == "--threads") {
+        let Some(n) = args.get(1).and_then(|n| n.parse().ok()) else {
+            eprintln!("--threads needs a number");
+            std::process::exit(2);
+        };
+        opts.threads = n;
+        args.drain(..2);
+    }
+    let Some(path) = args.first() else {
+        eprintln!("usage: profile_csv [--threads N] <csv> [report.json] [report.html]");
         std::process::exit(2);
     };
     let file = std::fs::File::open(path)?;
     let started = Instant::now();
-    let report = profile(
-        file,
-        &ProfileOptions::default(),
-        &mut |_| {},
-        &AtomicBool::new(false),
-    )?;
+    let report = profile(file, &opts, &mut |_| {}, &AtomicBool::new(false))?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "rows {} bytes {} seconds {seconds:.3} MB/s {:.1} bad_rows {}",
+        "rows {} bytes {} seconds {seconds:.3} MB/s {:.1} bad_rows {} threads {}",
         report.rows,
         report.bytes,
         report.bytes as f64 / 1e6 / seconds,
-        report.bad_rows.count
+        report.bad_rows.count,
+        opts.threads
     );
-    if let Some(json_path) = args.get(2) {
+    if let Some(json_path) = args.get(1) {
         std::fs::write(json_path, serde_json::to_vec_pretty(&report)?)?;
     }
-    if let Some(html_path) = args.get(3) {
+    if let Some(html_path) = args.get(2) {
         std::fs::write(html_path, render_html(&report, path))?;
     }
     Ok(())

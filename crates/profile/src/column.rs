@@ -25,8 +25,10 @@ enum DistinctCounter {
 }
 
 /// Numbers (or instants, as seconds) seen in a column.
+#[derive(Clone)]
 struct Numbers {
-    moments: Moments,
+    /// Only numbers report a mean and standard deviation.
+    moments: Option<Moments>,
     quantiles: Kll,
     histogram: StreamingHistogram,
     min: f64,
@@ -34,22 +36,123 @@ struct Numbers {
 }
 
 impl Numbers {
-    fn new() -> Self {
+    fn of_numbers() -> Self {
+        Self::new(Some(Moments::default()), 1.0)
+    }
+
+    /// Dates and date-times, as seconds: whole-day histogram bins when the data allows.
+    fn of_instants() -> Self {
+        Self::new(None, 86_400.0)
+    }
+
+    fn new(moments: Option<Moments>, unit: f64) -> Self {
         Self {
-            moments: Moments::default(),
+            moments,
             quantiles: Kll::new(Kll::DEFAULT_K),
-            histogram: StreamingHistogram::new(HISTOGRAM_BINS),
+            histogram: StreamingHistogram::with_unit(HISTOGRAM_BINS, unit),
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
         }
     }
 
+    #[inline]
     fn insert(&mut self, x: f64) {
-        self.moments.insert(x);
+        if let Some(moments) = &mut self.moments {
+            moments.insert(x);
+        }
         self.quantiles.insert(x);
         self.histogram.insert(x);
         self.min = self.min.min(x);
         self.max = self.max.max(x);
+    }
+
+    fn merge(&mut self, other: &Self) {
+        if let (Some(mine), Some(theirs)) = (&mut self.moments, &other.moments) {
+            mine.merge(theirs);
+        }
+        self.quantiles.merge(&other.quantiles);
+        self.histogram.merge(&other.histogram);
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+}
+
+/// The smallest and largest text, each cut to the length cap with a flag saying whether it
+/// was cut, and its first eight bytes as a big-endian number: most comparisons are settled by
+/// that number alone.
+///
+/// Bounds are ordered by their text, and a cut value after the same text uncut (it is
+/// longer), so that the bounds kept do not depend on the order values came in.
+#[derive(Clone, Default)]
+struct TextBounds {
+    any: bool,
+    min_key: u64,
+    min: Vec<u8>,
+    min_cut: bool,
+    max_key: u64,
+    max: Vec<u8>,
+    max_cut: bool,
+}
+
+impl TextBounds {
+    #[inline]
+    fn observe(&mut self, key: u64, text: &[u8], cut: bool) {
+        if !self.any {
+            self.any = true;
+            self.set_min(key, text, cut);
+            self.set_max(key, text, cut);
+            return;
+        }
+        if key < self.min_key
+            || (key == self.min_key && (text, cut) < (self.min.as_slice(), self.min_cut))
+        {
+            self.set_min(key, text, cut);
+        }
+        if key > self.max_key
+            || (key == self.max_key && (text, cut) > (self.max.as_slice(), self.max_cut))
+        {
+            self.set_max(key, text, cut);
+        }
+    }
+
+    fn set_min(&mut self, key: u64, text: &[u8], cut: bool) {
+        self.min.clear();
+        self.min.extend_from_slice(text);
+        (self.min_key, self.min_cut) = (key, cut);
+    }
+
+    fn set_max(&mut self, key: u64, text: &[u8], cut: bool) {
+        self.max.clear();
+        self.max.extend_from_slice(text);
+        (self.max_key, self.max_cut) = (key, cut);
+    }
+
+    fn merge(&mut self, other: &Self) {
+        if other.any {
+            self.observe(other.min_key, &other.min, other.min_cut);
+            self.observe(other.max_key, &other.max, other.max_cut);
+        }
+    }
+}
+
+/// The first eight bytes of `b` as a big-endian number, zero-padded: if `key(a) < key(b)`
+/// then `a < b` byte-wise; equal keys need a full comparison.
+#[inline]
+fn prefix_key(b: &[u8]) -> u64 {
+    match b.len() {
+        8.. => u64::from_be_bytes(b[..8].try_into().expect("eight bytes")),
+        4..8 => {
+            // Two overlapping loads, placed where the bytes belong.
+            let head = u64::from(u32::from_be_bytes(b[..4].try_into().expect("four")));
+            let tail = u64::from(u32::from_be_bytes(
+                b[b.len() - 4..].try_into().expect("four"),
+            ));
+            (head << 32) | (tail << (8 * (8 - b.len())))
+        }
+        _ => b
+            .iter()
+            .enumerate()
+            .fold(0, |k, (i, &c)| k | u64::from(c) << (56 - 8 * i)),
     }
 }
 
@@ -60,9 +163,8 @@ pub(crate) struct ColumnProfile {
     types: TypeCounts,
     distinct: DistinctCounter,
     top: FrequentItems,
-    /// The smallest and largest capped value, and whether each was cut.
-    text_min: Option<(String, bool)>,
-    text_max: Option<(String, bool)>,
+    /// The smallest and largest capped value.
+    text: TextBounds,
     min_length: u64,
     max_length: u64,
     /// Kept until the first string cell settles the column as `string`.
@@ -83,8 +185,7 @@ impl ColumnProfile {
                 limits.top_values * COUNTERS_PER_TOP_VALUE,
                 limits.max_value_bytes,
             ),
-            text_min: None,
-            text_max: None,
+            text: TextBounds::default(),
             min_length: u64::MAX,
             max_length: 0,
             numbers: None,
@@ -93,17 +194,20 @@ impl ColumnProfile {
         }
     }
 
-    /// Adds one cell.
-    pub(crate) fn observe(&mut self, raw: &str) {
-        let cell = value::trim(raw);
+    /// Adds one cell: its bytes, valid UTF-8, all ASCII when `ascii` is set.
+    #[inline]
+    pub(crate) fn observe(&mut self, raw: &[u8], ascii: bool) {
+        let cell = value::trim_bytes(raw);
         if value::is_null(cell) {
             self.nulls += 1;
             return;
         }
-        let hash = hash_bytes(cell.as_bytes());
-        self.count_distinct(hash);
-        self.top.insert(hash, cell);
-        self.track_text(cell);
+        let hash = hash_bytes(cell);
+        // A value the top-value table holds was seen before: the distinct count has it.
+        if !self.top.insert_bytes(hash, cell) {
+            self.count_distinct(hash);
+        }
+        self.track_text(cell, ascii);
         match value::classify(cell) {
             Cell::Integer(i) => {
                 self.types.integer += 1;
@@ -127,68 +231,126 @@ impl ColumnProfile {
             Cell::String => {
                 self.types.string += 1;
                 // A string settles the type: the sketches of numbers can no longer be reported.
-                self.numbers = None;
-                self.instants = None;
+                if self.numbers.is_some() || self.instants.is_some() {
+                    self.numbers = None;
+                    self.instants = None;
+                }
             }
         }
     }
 
+    #[inline]
     fn add_number(&mut self, x: f64) {
         if self.types.string == 0 {
             self.numbers
-                .get_or_insert_with(|| Box::new(Numbers::new()))
+                .get_or_insert_with(|| Box::new(Numbers::of_numbers()))
                 .insert(x);
         }
     }
 
+    #[inline]
     fn add_instant(&mut self, seconds: f64) {
         if self.types.string == 0 {
             self.instants
-                .get_or_insert_with(|| Box::new(Numbers::new()))
+                .get_or_insert_with(|| Box::new(Numbers::of_instants()))
                 .insert(seconds);
         }
     }
 
+    #[inline]
     fn count_distinct(&mut self, hash: u64) {
         match &mut self.distinct {
             DistinctCounter::Exact(set) => {
-                set.insert(hash);
-                if set.len() > self.limits.exact_distinct {
-                    // Every distinct hash so far is in the set, and re-inserting is harmless,
-                    // so the sketch is exactly as if it had been fed from the start.
-                    let mut hll = HyperLogLog::new(HyperLogLog::DEFAULT_PRECISION);
-                    set.iter().for_each(|&h| hll.insert_hash(h));
-                    self.distinct = DistinctCounter::Estimated(Box::new(hll));
+                if set.insert(hash) && set.len() > self.limits.exact_distinct {
+                    self.estimate_distinct();
                 }
             }
             DistinctCounter::Estimated(hll) => hll.insert_hash(hash),
         }
     }
 
-    fn track_text(&mut self, cell: &str) {
-        let chars = if cell.is_ascii() {
+    /// Switches the exact distinct count to the HyperLogLog estimate.
+    fn estimate_distinct(&mut self) {
+        if let DistinctCounter::Exact(set) = &self.distinct {
+            // Every distinct hash so far is in the set, and re-inserting is harmless, so the
+            // sketch is exactly as if it had been fed from the start.
+            let mut hll = HyperLogLog::new(HyperLogLog::DEFAULT_PRECISION);
+            set.iter().for_each(|&h| hll.insert_hash(h));
+            self.distinct = DistinctCounter::Estimated(Box::new(hll));
+        }
+    }
+
+    #[inline]
+    fn track_text(&mut self, cell: &[u8], ascii: bool) {
+        let chars = if ascii {
             cell.len()
         } else {
-            cell.chars().count()
+            value::char_count(cell)
         } as u64;
         self.min_length = self.min_length.min(chars);
         self.max_length = self.max_length.max(chars);
         // Compare only the capped prefix: the stored bound is capped the same way.
-        let capped = value::cap(cell, self.limits.max_value_bytes);
+        let capped = if cell.len() > self.limits.max_value_bytes {
+            value::cap_bytes(cell, self.limits.max_value_bytes)
+        } else {
+            cell
+        };
         let cut = capped.len() < cell.len();
-        if self
-            .text_min
-            .as_ref()
-            .is_none_or(|(m, _)| capped < m.as_str())
-        {
-            store(&mut self.text_min, capped, cut);
+        self.text.observe(prefix_key(capped), capped, cut);
+    }
+
+    /// Folds in the profile of other rows of the same column. Exact parts stay exact; the
+    /// sketches keep their guarantees for the combined rows.
+    pub(crate) fn merge(&mut self, other: ColumnProfile) {
+        self.nulls += other.nulls;
+        let t = &mut self.types;
+        let o = &other.types;
+        t.integer += o.integer;
+        t.float += o.float;
+        t.boolean += o.boolean;
+        t.date += o.date;
+        t.datetime += o.datetime;
+        t.string += o.string;
+        match (&mut self.distinct, other.distinct) {
+            (DistinctCounter::Exact(mine), DistinctCounter::Exact(theirs)) => {
+                mine.extend(theirs);
+                if mine.len() > self.limits.exact_distinct {
+                    self.estimate_distinct();
+                }
+            }
+            (DistinctCounter::Estimated(mine), DistinctCounter::Estimated(theirs)) => {
+                mine.merge(&theirs);
+            }
+            (DistinctCounter::Estimated(mine), DistinctCounter::Exact(theirs)) => {
+                theirs.iter().for_each(|&h| mine.insert_hash(h));
+            }
+            (DistinctCounter::Exact(mine), DistinctCounter::Estimated(mut theirs)) => {
+                mine.iter().for_each(|&h| theirs.insert_hash(h));
+                self.distinct = DistinctCounter::Estimated(theirs);
+            }
         }
-        if self
-            .text_max
-            .as_ref()
-            .is_none_or(|(m, _)| capped > m.as_str())
-        {
-            store(&mut self.text_max, capped, cut);
+        self.top.merge(&other.top);
+        self.text.merge(&other.text);
+        self.min_length = self.min_length.min(other.min_length);
+        self.max_length = self.max_length.max(other.max_length);
+        self.int_range = match (self.int_range, other.int_range) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (mine, theirs) => mine.or(theirs),
+        };
+        if self.types.string > 0 {
+            self.numbers = None;
+            self.instants = None;
+            return;
+        }
+        for (mine, theirs) in [
+            (&mut self.numbers, other.numbers),
+            (&mut self.instants, other.instants),
+        ] {
+            match (mine.as_mut(), theirs) {
+                (Some(mine), Some(theirs)) => mine.merge(&theirs),
+                (None, theirs) => *mine = theirs,
+                (Some(_), None) => {}
+            }
         }
     }
 
@@ -237,8 +399,10 @@ impl ColumnProfile {
         match numbers {
             Some(numbers) => self.describe_numbers(&mut column, numbers),
             None => {
-                column.min = self.text_min.map(marked);
-                column.max = self.text_max.map(marked);
+                if self.text.any {
+                    column.min = Some(marked(&self.text.min, self.text.min_cut));
+                    column.max = Some(marked(&self.text.max, self.text.max_cut));
+                }
             }
         }
         column
@@ -260,8 +424,8 @@ impl ColumnProfile {
             _ => (Some(scalar(numbers.min)), Some(scalar(numbers.max))),
         };
         if matches!(kind, ColumnType::Integer | ColumnType::Float) {
-            column.mean = numbers.moments.mean();
-            column.stddev = numbers.moments.stddev();
+            column.mean = numbers.moments.and_then(|m| m.mean());
+            column.stddev = numbers.moments.and_then(|m| m.stddev());
         }
         column.quantiles = numbers
             .quantiles
@@ -296,18 +460,45 @@ impl ColumnProfile {
     }
 }
 
-/// Replaces a stored bound, reusing its allocation.
-fn store(slot: &mut Option<(String, bool)>, text: &str, cut: bool) {
-    let (stored, was_cut) = slot.get_or_insert_with(Default::default);
-    stored.clear();
-    stored.push_str(text);
-    *was_cut = cut;
-}
-
 /// A stored bound as reported: a cut value ends with `…`, as top values do.
-fn marked((mut text, cut): (String, bool)) -> Scalar {
+fn marked(text: &[u8], cut: bool) -> Scalar {
+    let mut text = String::from_utf8_lossy(text).into_owned();
     if cut {
         text.push('…');
     }
     Scalar::Text(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_keys_order_like_the_bytes() {
+        let words: [&[u8]; 12] = [
+            b"",
+            b"a",
+            b"a\0",
+            b"ab",
+            b"abc",
+            b"abcd",
+            b"abcde",
+            b"abcdefg",
+            b"abcdefgh",
+            b"abcdefghi",
+            b"b",
+            b"\xC3\xA9",
+        ];
+        for a in words {
+            for b in words {
+                let (ka, kb) = (prefix_key(a), prefix_key(b));
+                if ka < kb {
+                    assert!(a < b, "{a:?} {b:?}");
+                }
+                if a == b {
+                    assert_eq!(ka, kb);
+                }
+            }
+        }
+    }
 }

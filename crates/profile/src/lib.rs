@@ -3,17 +3,21 @@
 mod column;
 mod hash;
 mod html;
+mod parallel;
 mod reader;
 pub mod report;
+mod run;
 pub mod sketch;
 mod sniff;
+mod split;
 mod value;
 
 use column::{ColumnLimits, ColumnProfile};
-use reader::{Next, Problem, RecordReader};
-use report::{BadRow, BadRowKind, BadRows, Dialect, Report, SCHEMA};
+use reader::{Next, RecordReader};
+use report::{Dialect, Report, SCHEMA};
+use run::{Counts, Job, check_cancel, report_progress};
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 pub use html::{render_body, render_html};
 
@@ -23,8 +27,10 @@ const SAMPLE_BYTES: usize = 256 * 1024;
 /// this budget (or `exact_distinct_limit`, if smaller) its count becomes an estimate. This is
 /// what keeps a 1000-column file within the memory bound.
 const DISTINCT_BUDGET: usize = 2_000_000;
-/// Records between checks of the cancel flag and progress reports.
-const CHECK_EVERY: u32 = 1024;
+/// Column states all threads together may hold: a column's state can reach ~70 KiB (the exact
+/// distinct set just before it turns into an estimate, the sketches, the top-value table), so
+/// this keeps a 1000-column file at two threads within ~140 MB; narrower files get more.
+const MAX_COLUMN_STATES: usize = 2000;
 /// Bytes kept of a column name.
 const MAX_NAME_BYTES: usize = 256;
 
@@ -95,6 +101,13 @@ pub struct ProfileOptions {
     pub max_bad_row_examples: usize,
     /// Bytes kept of one record; a longer record is a bad row (default 4 MiB).
     pub max_record_bytes: usize,
+    /// Threads that profile the records (default: the available parallelism). With more than
+    /// one, the calling thread reads the input and deals it out in chunks; the report is the
+    /// same but for the sketches' choices within their stated error. Wide files use fewer,
+    /// to stay within the memory bound (see the README).
+    pub threads: usize,
+    /// Bytes per chunk dealt to a thread (default 1 MiB); a chunk ends at a record end.
+    pub chunk_bytes: usize,
 }
 
 impl Default for ProfileOptions {
@@ -109,6 +122,8 @@ impl Default for ProfileOptions {
             max_value_bytes: 80,
             max_bad_row_examples: 100,
             max_record_bytes: 4 << 20,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            chunk_bytes: 1 << 20,
         }
     }
 }
@@ -146,6 +161,12 @@ impl ProfileOptions {
         if self.max_record_bytes < 1024 {
             return invalid("max_record_bytes", "must be at least 1024");
         }
+        if !(1..=1024).contains(&self.threads) {
+            return invalid("threads", "must be between 1 and 1024");
+        }
+        if self.chunk_bytes == 0 {
+            return invalid("chunk_bytes", "must be at least 1");
+        }
         Ok(())
     }
 }
@@ -153,9 +174,11 @@ impl ProfileOptions {
 /// Profiles CSV from `input` in one streaming pass, in memory bounded by the options, not by
 /// the input's size.
 ///
-/// This blocks: run it on a blocking thread. `progress` is called with the bytes read so far,
-/// increasing, at least every 1024 records and once at the end with the input's full size.
-/// Raising `cancel` stops the run within 1024 records with [`ProfileError::Cancelled`].
+/// This blocks: run it on a blocking thread. With `threads` above one it starts that many
+/// scoped threads and reads the input on the calling one. `progress` is called (on the
+/// calling thread) with the bytes read so far, increasing, at least every 1024 records or
+/// 256 KiB, and once at the end with the input's full size. Raising `cancel` stops the run
+/// within 1024 records with [`ProfileError::Cancelled`].
 pub fn profile<R: Read>(
     mut input: R,
     opts: &ProfileOptions,
@@ -180,66 +203,39 @@ pub fn profile<R: Read>(
         header: opts.header,
     };
     let sniffed = sniff::sniff(&sample, complete, forced);
-    let mut reader = RecordReader::new(
-        input,
-        sample,
-        sample_len,
-        (sniffed.delimiter, sniffed.quote),
-    )
-    .with_limits(opts.max_record_bytes, opts.max_columns + 1);
+    let dialect = (sniffed.delimiter, sniffed.quote);
+    let mut reader = RecordReader::new(input, sample, sample_len, dialect)
+        .with_limits(opts.max_record_bytes, opts.max_columns + 1);
     let names = column_names(&mut reader, &sniffed, opts.max_columns)?;
     let share = DISTINCT_BUDGET / names.len().max(1);
-    let limits = ColumnLimits {
-        exact_distinct: opts.exact_distinct_limit.min(share),
-        top_values: opts.top_values,
-        max_value_bytes: opts.max_value_bytes,
-    };
-    let mut run = Run {
-        columns: names.iter().map(|_| ColumnProfile::new(limits)).collect(),
-        rows: 0,
-        blank_lines: 0,
-        bad: BadRows::default(),
+    let job = Job {
+        dialect,
+        width: names.len(),
+        limits: ColumnLimits {
+            exact_distinct: opts.exact_distinct_limit.min(share),
+            top_values: opts.top_values,
+            max_value_bytes: opts.max_value_bytes,
+        },
         opts,
     };
+    let threads = opts.threads.min((MAX_COLUMN_STATES / job.width).max(1));
     let mut reported = 0;
-    let mut since_check = 0;
-    loop {
-        since_check += 1;
-        if since_check == CHECK_EVERY {
-            since_check = 0;
-            check_cancel(cancel)?;
-            report_progress(progress, &mut reported, reader.bytes_read());
-        }
-        match reader.next_record()? {
-            Next::Record => run.record(&reader),
-            Next::Blank => run.blank_lines += 1,
-            Next::End => break,
-        }
-    }
+    let (columns, counts, bytes) = if threads > 1 {
+        parallel::run(reader, &job, threads, progress, &mut reported, cancel)?
+    } else {
+        let (columns, counts) =
+            run::sequential(&mut reader, &job, progress, &mut reported, cancel)?;
+        (columns, counts, reader.bytes_read())
+    };
     check_cancel(cancel)?;
-    report_progress(progress, &mut reported, reader.bytes_read());
+    report_progress(progress, &mut reported, bytes);
     let dialect = Dialect {
         delimiter: char::from(sniffed.delimiter),
         quote: char::from(sniffed.quote),
         header: sniffed.header,
         bom,
     };
-    Ok(run.finish(dialect, reader.bytes_read(), names))
-}
-
-fn check_cancel(cancel: &AtomicBool) -> Result<(), ProfileError> {
-    if cancel.load(Ordering::Relaxed) {
-        Err(ProfileError::Cancelled)
-    } else {
-        Ok(())
-    }
-}
-
-fn report_progress(progress: &mut dyn FnMut(u64), reported: &mut u64, bytes: u64) {
-    if bytes > *reported {
-        *reported = bytes;
-        progress(bytes);
-    }
+    Ok(report(columns, counts, dialect, bytes, names))
 }
 
 /// Reads up to [`SAMPLE_BYTES`]; `true` if that is the whole input.
@@ -272,10 +268,8 @@ fn column_names<R: Read>(
             limit,
         });
     }
-    let mut start = 0;
-    let names = reader.ends().iter().enumerate().map(|(i, &end)| {
-        let cell = String::from_utf8_lossy(&reader.data()[start..end]);
-        start = end;
+    let names = reader.fields().enumerate().map(|(i, cell)| {
+        let cell = String::from_utf8_lossy(cell);
         match value::cap(cell.trim(), MAX_NAME_BYTES) {
             "" => generated(i),
             name => name.to_string(),
@@ -284,95 +278,27 @@ fn column_names<R: Read>(
     Ok(names.collect())
 }
 
-/// The state of one profiling run between records.
-struct Run<'a> {
+/// The report from the column states and counts of a whole run.
+fn report(
     columns: Vec<ColumnProfile>,
-    rows: u64,
-    blank_lines: u64,
-    bad: BadRows,
-    opts: &'a ProfileOptions,
-}
-
-impl Run<'_> {
-    fn record<R: Read>(&mut self, reader: &RecordReader<R>) {
-        let line = reader.start_line();
-        match reader.problem() {
-            Some(Problem::UnterminatedQuote) => {
-                let message = "a quoted field opened in this record is never closed: \
-                               the rest of the input was read into it";
-                return self.bad(line, BadRowKind::UnterminatedQuote, message.into());
-            }
-            Some(Problem::TooLong) => {
-                let message = format!(
-                    "the record is longer than {} bytes",
-                    self.opts.max_record_bytes
-                );
-                return self.bad(line, BadRowKind::TooLong, message);
-            }
-            None => {}
-        }
-        if reader.field_count() != self.columns.len() {
-            let message = format!(
-                "expected {} fields, found {}",
-                self.columns.len(),
-                reader.field_count()
-            );
-            return self.bad(line, BadRowKind::WrongFieldCount, message);
-        }
-        let ends = reader.ends();
-        // Each field must be valid UTF-8 on its own, not just the fields back to back.
-        let text = match std::str::from_utf8(reader.data()) {
-            Ok(text) if ends.iter().all(|&end| text.is_char_boundary(end)) => text,
-            _ => {
-                return self.bad(
-                    line,
-                    BadRowKind::InvalidUtf8,
-                    "the record is not valid UTF-8".into(),
-                );
-            }
-        };
-        let mut start = 0;
-        for (column, &end) in self.columns.iter_mut().zip(ends) {
-            column.observe(&text[start..end]);
-            start = end;
-        }
-        self.rows += 1;
-    }
-
-    fn bad(&mut self, line: u64, kind: BadRowKind, message: String) {
-        self.bad.count += 1;
-        let counts = &mut self.bad.by_kind;
-        *match kind {
-            BadRowKind::WrongFieldCount => &mut counts.wrong_field_count,
-            BadRowKind::InvalidUtf8 => &mut counts.invalid_utf8,
-            BadRowKind::UnterminatedQuote => &mut counts.unterminated_quote,
-            BadRowKind::TooLong => &mut counts.too_long,
-        } += 1;
-        if self.bad.examples.len() < self.opts.max_bad_row_examples {
-            self.bad.examples.push(BadRow {
-                line,
-                kind,
-                message,
-            });
-        }
-    }
-
-    fn finish(self, dialect: Dialect, bytes: u64, names: Vec<String>) -> Report {
-        let columns = self
-            .columns
-            .into_iter()
-            .zip(names)
-            .enumerate()
-            .map(|(index, (column, name))| column.finish(index, name))
-            .collect();
-        Report {
-            schema: SCHEMA.to_string(),
-            dialect,
-            bytes,
-            rows: self.rows,
-            blank_lines: self.blank_lines,
-            bad_rows: self.bad,
-            columns,
-        }
+    counts: Counts,
+    dialect: Dialect,
+    bytes: u64,
+    names: Vec<String>,
+) -> Report {
+    let columns = columns
+        .into_iter()
+        .zip(names)
+        .enumerate()
+        .map(|(index, (column, name))| column.finish(index, name))
+        .collect();
+    Report {
+        schema: SCHEMA.to_string(),
+        dialect,
+        bytes,
+        rows: counts.rows,
+        blank_lines: counts.blank_lines,
+        bad_rows: counts.bad,
+        columns,
     }
 }

@@ -113,13 +113,9 @@ fn records(sample: &[u8], complete: bool, delimiter: u8, quote: u8) -> Vec<Vec<S
     while rows.len() <= SAMPLE_RECORDS {
         match reader.next_record() {
             Ok(Next::Record) => {
-                let data = reader.data();
-                let mut start = 0;
-                let fields = reader.ends().iter().map(|&end| {
-                    let cell = String::from_utf8_lossy(&data[start..end]).into_owned();
-                    start = end;
-                    cell
-                });
+                let fields = reader
+                    .fields()
+                    .map(|cell| String::from_utf8_lossy(cell).into_owned());
                 rows.push(fields.collect());
             }
             Ok(Next::Blank) => {}
@@ -196,13 +192,13 @@ fn looks_like_header(rows: &[Vec<String>]) -> bool {
         let body_type = body
             .iter()
             .filter_map(|row| row.get(j).map(|c| value::trim(c)))
-            .filter(|c| !value::is_null(c))
-            .map(|c| kind_of(value::classify(c)))
+            .filter(|c| !value::is_null(c.as_bytes()))
+            .map(|c| kind_of(value::classify(c.as_bytes())))
             .reduce(|a, b| if a == b { a } else { Kind::Mixed });
-        if value::is_null(cell) {
+        if value::is_null(cell.as_bytes()) {
             continue;
         }
-        match (kind_of(value::classify(cell)), body_type) {
+        match (kind_of(value::classify(cell.as_bytes())), body_type) {
             (Kind::Text, Some(k)) if k != Kind::Text && k != Kind::Mixed => votes += 1,
             (k, Some(b)) if k != Kind::Text && (k == b || b == Kind::Mixed) => votes -= 1,
             (k, None) if k != Kind::Text => votes -= 1,
@@ -213,7 +209,9 @@ fn looks_like_header(rows: &[Vec<String>]) -> bool {
         return votes > 0;
     }
     let mut seen = std::collections::HashSet::new();
-    cells.iter().all(|c| !value::is_null(c) && seen.insert(*c))
+    cells
+        .iter()
+        .all(|c| !value::is_null(c.as_bytes()) && seen.insert(*c))
         && cells.iter().enumerate().all(|(j, c)| {
             body.iter()
                 .all(|row| row.get(j).map(|v| value::trim(v)) != Some(c))

@@ -15,44 +15,82 @@ pub(crate) enum Cell {
 
 /// The spellings of a missing value, besides an empty (or all-blank) cell. Matched exactly
 /// after trimming, as pandas does: `na` or `none` in lower case can be real words, but these
-/// forms are what databases, R and spreadsheets write.
+/// forms are what databases, R and spreadsheets write. [`is_null`] matches them.
+#[cfg(test)]
 pub(crate) const NULL_MARKERS: [&str; 12] = [
     "NULL", "null", "Null", "NA", "N/A", "n/a", "NaN", "nan", "None", "#N/A", "<NA>", "nil",
 ];
 
 /// Removes leading and trailing ASCII spaces and tabs.
 pub(crate) fn trim(s: &str) -> &str {
-    let b = s.as_bytes();
-    let blank = |c: &u8| *c == b' ' || *c == b'\t';
-    let start = b.iter().position(|c| !blank(c)).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !blank(c)).map_or(start, |i| i + 1);
+    let b = trim_bytes(s.as_bytes());
     // Both ends are next to ASCII bytes (or the ends of `s`), so they are char boundaries.
-    &s[start..end]
+    let start = b.as_ptr() as usize - s.as_ptr() as usize;
+    &s[start..start + b.len()]
+}
+
+/// [`trim`] on bytes.
+#[inline]
+pub(crate) fn trim_bytes(b: &[u8]) -> &[u8] {
+    let blank = |c: &u8| *c == b' ' || *c == b'\t';
+    match (b.first(), b.last()) {
+        // Most cells have nothing to trim.
+        (Some(first), Some(last)) if !blank(first) && !blank(last) => b,
+        _ => {
+            let start = b.iter().position(|c| !blank(c)).unwrap_or(b.len());
+            let end = b.iter().rposition(|c| !blank(c)).map_or(start, |i| i + 1);
+            &b[start..end]
+        }
+    }
 }
 
 /// `s` cut to at most `max_bytes` at a character boundary.
 pub(crate) fn cap(s: &str, max_bytes: usize) -> &str {
-    if s.len() <= max_bytes {
-        return s;
-    }
-    let mut end = max_bytes;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = cap_bytes(s.as_bytes(), max_bytes).len();
     &s[..end]
 }
 
+/// [`cap`] on the bytes of valid UTF-8 text: never cuts a character.
+#[inline]
+pub(crate) fn cap_bytes(b: &[u8], max_bytes: usize) -> &[u8] {
+    if b.len() <= max_bytes {
+        return b;
+    }
+    let mut end = max_bytes;
+    // A continuation byte (0b10xx_xxxx) is never the first byte of a character.
+    while end > 0 && b[end] & 0xC0 == 0x80 {
+        end -= 1;
+    }
+    &b[..end]
+}
+
+/// Characters in valid UTF-8 text: the bytes that start one.
+pub(crate) fn char_count(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c & 0xC0 != 0x80).count()
+}
+
 /// Whether a trimmed cell counts as null.
-pub(crate) fn is_null(trimmed: &str) -> bool {
-    trimmed.is_empty() || (trimmed.len() <= 4 && NULL_MARKERS.contains(&trimmed))
+#[inline]
+pub(crate) fn is_null(trimmed: &[u8]) -> bool {
+    // The same spellings as [`NULL_MARKERS`], matched by length first: most cells are longer.
+    match trimmed.len() {
+        0 => true,
+        2 => trimmed == b"NA",
+        3 => matches!(trimmed, b"N/A" | b"n/a" | b"NaN" | b"nan" | b"nil"),
+        4 => matches!(
+            trimmed,
+            b"NULL" | b"null" | b"Null" | b"None" | b"#N/A" | b"<NA>"
+        ),
+        _ => false,
+    }
 }
 
 /// Recognises the type of a trimmed, non-null cell.
-pub(crate) fn classify(s: &str) -> Cell {
-    let bytes = s.as_bytes();
-    match bytes[0] {
-        b'0'..=b'9' | b'-' | b'+' | b'.' => classify_numeric(s),
-        b't' | b'T' | b'f' | b'F' | b'y' | b'Y' | b'n' | b'N' if is_boolean(bytes) => Cell::Boolean,
+#[inline]
+pub(crate) fn classify(b: &[u8]) -> Cell {
+    match b[0] {
+        b'0'..=b'9' | b'-' | b'+' | b'.' => classify_numeric(b),
+        b't' | b'T' | b'f' | b'F' | b'y' | b'Y' | b'n' | b'N' if is_boolean(b) => Cell::Boolean,
         _ => Cell::String,
     }
 }
@@ -63,52 +101,88 @@ fn is_boolean(b: &[u8]) -> bool {
         .any(|w| b.eq_ignore_ascii_case(w.as_bytes()))
 }
 
-fn classify_numeric(s: &str) -> Cell {
-    let b = s.as_bytes();
-    if let Some(i) = parse_int(b) {
-        return Cell::Integer(i);
+/// Powers of ten exactly representable as `f64`.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Integers, plain decimals and dates in one pass over the digits; anything rarer (exponents,
+/// more than 15 significant digits) goes to the standard library's parser.
+fn classify_numeric(b: &[u8]) -> Cell {
+    let (negative, mut i) = match b[0] {
+        b'-' => (true, 1),
+        b'+' => (false, 1),
+        _ => (false, 0),
+    };
+    let int_start = i;
+    let mut mantissa: u64 = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        mantissa = mantissa
+            .wrapping_mul(10)
+            .wrapping_add(u64::from(b[i] - b'0'));
+        i += 1;
     }
-    if b.len() >= 10
-        && b[4] == b'-'
-        && let Some(days) = parse_date(&b[..10])
-    {
-        return match parse_time(&b[10..]) {
-            _ if b.len() == 10 => Cell::Date(days),
-            Some(seconds) => Cell::Datetime(days as f64 * 86_400.0 + seconds),
-            None => Cell::String,
-        };
+    let int_digits = i - int_start;
+    if i == b.len() {
+        // Up to 19 digits cannot wrap a u64.
+        if int_digits > 0 && int_digits <= 19 {
+            let value = if negative {
+                0i64.checked_sub_unsigned(mantissa)
+            } else {
+                i64::try_from(mantissa).ok()
+            };
+            if let Some(value) = value {
+                return Cell::Integer(value);
+            }
+        }
+        return parse_float(b);
     }
-    // Only plain decimal notation: `inf`, `nan` and hex are text in a CSV, not numbers.
+    if int_start == 0 && int_digits == 4 && b[i] == b'-' && b.len() >= 10 {
+        if let Some(days) = parse_date(&b[..10]) {
+            return match b.len() {
+                10 => Cell::Date(days),
+                _ => match parse_time(&b[10..]) {
+                    Some(seconds) => Cell::Datetime(days as f64 * 86_400.0 + seconds),
+                    None => Cell::String,
+                },
+            };
+        }
+        return parse_float(b);
+    }
+    if b[i] == b'.' {
+        let frac_start = i + 1;
+        i = frac_start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            mantissa = mantissa
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(b[i] - b'0'));
+            i += 1;
+        }
+        let frac_digits = i - frac_start;
+        // Clinger's fast path: a mantissa below 2^53 and a power of ten up to 10^22 are both
+        // exact, so one correctly rounded division gives the same value as a full parser.
+        if i == b.len()
+            && int_digits + frac_digits > 0
+            && int_digits + frac_digits <= 19
+            && mantissa < 1 << 53
+            && frac_digits < POW10.len()
+        {
+            let x = mantissa as f64 / POW10[frac_digits];
+            return Cell::Float(if negative { -x } else { x });
+        }
+    }
+    parse_float(b)
+}
+
+/// Plain decimal or exponent notation only: `inf`, `nan` and hex are text in a CSV.
+fn parse_float(b: &[u8]) -> Cell {
     let plain = b
         .iter()
         .all(|c| matches!(c, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-'));
-    match s.parse::<f64>() {
-        Ok(x) if plain && x.is_finite() => Cell::Float(x),
+    match std::str::from_utf8(b).map(str::parse::<f64>) {
+        Ok(Ok(x)) if plain && x.is_finite() => Cell::Float(x),
         _ => Cell::String,
-    }
-}
-
-fn parse_int(b: &[u8]) -> Option<i64> {
-    let (negative, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    let mut value: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        value = value.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
-    }
-    // Accumulating negatively reaches i64::MIN too.
-    if negative {
-        Some(value)
-    } else {
-        value.checked_neg()
     }
 }
 
@@ -145,14 +219,17 @@ fn parse_time(b: &[u8]) -> Option<f64> {
             .iter()
             .position(|c| matches!(c, b'Z' | b'+' | b'-'))
             .unwrap_or(rest.len());
-        let text = std::str::from_utf8(&rest[1..end]).ok()?;
-        if text.len() < 2 || !text.as_bytes()[..2].iter().all(u8::is_ascii_digit) {
+        let text = &rest[1..end];
+        if text.len() < 2 || !text[..2].iter().all(u8::is_ascii_digit) {
             return None;
         }
-        seconds = text
-            .parse::<f64>()
-            .ok()
-            .filter(|s| (0.0..61.0).contains(s))?;
+        seconds = match text {
+            [a, b] => f64::from((a - b'0') * 10 + (b - b'0')),
+            _ => std::str::from_utf8(text).ok()?.parse::<f64>().ok()?,
+        };
+        if !(0.0..61.0).contains(&seconds) {
+            return None;
+        }
         rest = &rest[end..];
     }
     let offset = match rest {
@@ -235,6 +312,10 @@ pub(crate) fn format_datetime(seconds: f64) -> String {
 mod tests {
     use super::*;
 
+    fn classify(s: &str) -> Cell {
+        super::classify(s.as_bytes())
+    }
+
     #[test]
     fn recognises_each_type() {
         assert_eq!(classify("42"), Cell::Integer(42));
@@ -269,11 +350,49 @@ mod tests {
         for text in [
             "", "NULL", "NA", "N/A", "n/a", "NaN", "None", "#N/A", "<NA>", "nil",
         ] {
-            assert!(is_null(trim(text)), "{text}");
+            assert!(is_null(trim_bytes(text.as_bytes())), "{text}");
         }
-        assert!(is_null(trim("  \t")));
+        assert!(is_null(trim_bytes(b"  \t")));
         for text in ["na", "none", "0", "NULLS", "-"] {
-            assert!(!is_null(text), "{text}");
+            assert!(!is_null(text.as_bytes()), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_null_rule_is_the_list_of_markers() {
+        for marker in NULL_MARKERS {
+            assert!(is_null(marker.as_bytes()), "{marker}");
+            let mut longer = marker.to_string();
+            longer.push('x');
+            assert!(!is_null(longer.as_bytes()), "{longer}");
+        }
+    }
+
+    #[test]
+    fn fast_decimals_match_the_standard_parser() {
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..100_000 {
+            let digits = rng.random_range(0..13);
+            let int = rng.random_range(0..10u64.pow(digits));
+            let width = rng.random_range(0..10usize);
+            let frac = rng.random_range(0..10u64.pow(width as u32));
+            let sign = ["", "-", "+"][rng.random_range(0..3)];
+            let text = format!("{sign}{int}.{frac:0width$}");
+            let expected: f64 = text.parse().unwrap();
+            assert_eq!(classify(&text), Cell::Float(expected), "{text}");
+            let short = format!("{sign}.{frac:0width$}");
+            if width > 0 {
+                assert_eq!(
+                    classify(&short),
+                    Cell::Float(short.parse().unwrap()),
+                    "{short}"
+                );
+            }
+        }
+        // Past the fast path's limits the standard parser answers.
+        for text in ["12345678901234567.5", "0.1234567890123456789012", "1.5e3"] {
+            assert_eq!(classify(text), Cell::Float(text.parse().unwrap()), "{text}");
         }
     }
 

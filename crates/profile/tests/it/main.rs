@@ -3,6 +3,7 @@
 mod control;
 mod edge;
 mod html;
+mod parallel;
 mod sketches;
 mod stats;
 

@@ -1,6 +1,6 @@
 //! Seeded randomized checks that the sketches stay within their documented error.
 
-use forklift_profile::sketch::{HyperLogLog, Kll};
+use forklift_profile::sketch::{FrequentItems, HyperLogLog, Kll, Moments, StreamingHistogram};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// How far `value` is from rank `q` in `sorted`: 0 if some position of `value` has rank `q`.
@@ -94,4 +94,93 @@ fn hll_estimates_are_within_three_standard_errors() {
         );
     }
     assert!(worst > 0.0, "estimates cannot all be exact");
+}
+
+/// A well-mixed 64-bit hash for the tests (SplitMix64's finaliser).
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[test]
+fn frequent_items_merge_exactly_when_they_fit_and_keep_their_bound_otherwise() {
+    // Fewer values than counters: merged parts give the counts of one summary, and values
+    // cut to the cap arrive as they were stored.
+    let value = |i: u64| format!("{i:02}-{}", "é".repeat(10));
+    let mut whole = FrequentItems::new(10, 16);
+    let mut parts: Vec<FrequentItems> = (0..3).map(|_| FrequentItems::new(10, 16)).collect();
+    for i in 0..3000u64 {
+        let v = i * i % 17;
+        whole.insert(mix(v), &value(v));
+        parts[(i % 3) as usize].insert(mix(v), &value(v));
+    }
+    let mut merged = parts.pop().unwrap();
+    parts.iter().for_each(|p| merged.merge(p));
+    assert_eq!(merged.top(10), whole.top(10));
+    assert!(
+        merged
+            .top(10)
+            .iter()
+            .all(|t| t.error == 0 && t.value.ends_with("éé…") && t.value.len() == 18),
+        "{:?}",
+        merged.top(10)
+    );
+
+    // A long tail across parts: heavy hitters stay, counts keep their bound.
+    let mut rng = StdRng::seed_from_u64(3);
+    let m = 20;
+    let mut parts: Vec<FrequentItems> = (0..4).map(|_| FrequentItems::new(m, 64)).collect();
+    let mut truth = std::collections::HashMap::new();
+    let n = 200_000u64;
+    for _ in 0..n {
+        let v: u64 = if rng.random_bool(0.5) {
+            rng.random_range(0..5)
+        } else {
+            rng.random_range(1000..1_000_000)
+        };
+        *truth.entry(v).or_insert(0u64) += 1;
+        parts[rng.random_range(0..4)].insert(mix(v), &v.to_string());
+    }
+    let mut merged = parts.pop().unwrap();
+    parts.iter().for_each(|p| merged.merge(p));
+    let top = merged.top(5);
+    let mut hot: Vec<String> = top.iter().map(|t| t.value.clone()).collect();
+    hot.sort();
+    assert_eq!(hot, ["0", "1", "2", "3", "4"]);
+    for t in &top {
+        let real = truth[&t.value.parse::<u64>().unwrap()];
+        assert!(
+            t.count >= real && t.count - t.error <= real,
+            "{t:?} vs {real}"
+        );
+        assert!(t.error <= n / (m as u64 + 1), "{t:?}");
+    }
+}
+
+#[test]
+fn moments_and_histograms_merge_to_those_of_the_whole() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let xs: Vec<f64> = (0..50_000).map(|_| sample(&mut rng, 1) - 3e5).collect();
+    let (mut whole, mut merged) = (Moments::default(), Moments::default());
+    let mut histograms = (StreamingHistogram::new(64), StreamingHistogram::new(64));
+    for chunk in xs.chunks(777) {
+        let (mut part, mut part_histogram) = (Moments::default(), StreamingHistogram::new(64));
+        for &x in chunk {
+            whole.insert(x);
+            part.insert(x);
+            histograms.0.insert(x);
+            part_histogram.insert(x);
+        }
+        merged.merge(&part);
+        histograms.1.merge(&part_histogram);
+    }
+    assert_eq!(merged.count(), whole.count());
+    let (a, b) = (merged.mean().unwrap(), whole.mean().unwrap());
+    assert!((a - b).abs() <= 1e-9 * b.abs(), "{a} {b}");
+    let (a, b) = (merged.stddev().unwrap(), whole.stddev().unwrap());
+    assert!((a - b).abs() <= 1e-9 * b, "{a} {b}");
+    let bins = histograms.0.bins().unwrap();
+    assert_eq!(histograms.1.bins().unwrap(), bins);
+    assert_eq!(bins.counts.iter().sum::<u64>(), xs.len() as u64);
 }

@@ -186,11 +186,18 @@ fn parse_float(b: &[u8]) -> Cell {
     }
 }
 
-fn digits(b: &[u8]) -> Option<i64> {
-    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
-        return None;
+/// A short run of digits (up to four) as a number; every byte must be a digit.
+#[inline]
+fn fixed_digits(b: &[u8]) -> Option<i64> {
+    let mut n = 0u32;
+    let mut bad = 0u8;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        // Checked all at once at the end: no branch per digit.
+        bad |= u8::from(d > 9);
+        n = n * 10 + u32::from(d);
     }
-    Some(b.iter().fold(0, |n, &d| n * 10 + i64::from(d - b'0')))
+    (bad == 0).then_some(i64::from(n))
 }
 
 /// `YYYY-MM-DD` to days since the Unix epoch.
@@ -198,7 +205,11 @@ fn parse_date(b: &[u8]) -> Option<i64> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let (year, month, day) = (digits(&b[..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (year, month, day) = (
+        fixed_digits(&b[..4])?,
+        fixed_digits(&b[5..7])?,
+        fixed_digits(&b[8..10])?,
+    );
     if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
         return None;
     }
@@ -211,7 +222,7 @@ fn parse_time(b: &[u8]) -> Option<f64> {
     if b.len() < 6 || !matches!(b[0], b'T' | b' ') || b[3] != b':' {
         return None;
     }
-    let (hour, minute) = (digits(&b[1..3])?, digits(&b[4..6])?);
+    let (hour, minute) = (fixed_digits(&b[1..3])?, fixed_digits(&b[4..6])?);
     let mut rest = &b[6..];
     let mut seconds = 0.0;
     if rest.first() == Some(&b':') {
@@ -235,7 +246,7 @@ fn parse_time(b: &[u8]) -> Option<f64> {
     let offset = match rest {
         [] | [b'Z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
-            let minutes = digits(&[*h1, *h2])? * 60 + digits(&[*m1, *m2])?;
+            let minutes = fixed_digits(&[*h1, *h2])? * 60 + fixed_digits(&[*m1, *m2])?;
             if *sign == b'+' {
                 minutes * 60
             } else {

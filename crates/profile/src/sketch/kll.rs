@@ -11,7 +11,7 @@
 /// `ε` of the requested rank; for `k = 200` (the profiler's setting) `ε ≈ 1.65 %` with 99 %
 /// confidence (the figure Apache DataSketches publishes for this `k`), and the tests check
 /// `2 %` on randomized data. Until [`Self::FIRST_LEVEL`] values have been seen, nothing is
-/// compacted and answers are exact. Coin flips come from a fixed-seed generator, so a
+/// compacted and answers are exact (the first compaction comes with that value). Coin flips come from a fixed-seed generator, so a
 /// profile of the same input is reproducible.
 #[derive(Debug, Clone)]
 pub struct Kll {

@@ -128,19 +128,7 @@ impl FrequentItems {
 
     /// Subtracts the median count from every counter and drops those left at zero.
     fn purge(&mut self) {
-        let middle = self.entries.len() / 2;
-        // Mostly the median is the smallest count (a long tail of values seen once): found
-        // in one pass, without a selection.
-        let least = self.entries.iter().map(|e| e.count).min().unwrap_or(0);
-        let at_least = self.entries.iter().filter(|e| e.count == least).count();
-        let median = if at_least > middle {
-            least
-        } else {
-            self.median_scratch.clear();
-            self.median_scratch
-                .extend(self.entries.iter().map(|e| e.count));
-            *self.median_scratch.select_nth_unstable(middle).1
-        };
+        let median = self.median_count();
         let spare = &mut self.spare;
         self.entries.retain_mut(|entry| {
             if entry.count > median {
@@ -161,6 +149,28 @@ impl FrequentItems {
             self.slots[slot] = i as u32 + 1;
         }
         self.offset += median;
+    }
+
+    /// The median of the counts (the middle one in ascending order). Counts are mostly
+    /// small, so a histogram of them finds it without a selection.
+    fn median_count(&mut self) -> u64 {
+        const SMALL: usize = 64;
+        let middle = self.entries.len() / 2;
+        let mut histogram = [0u32; SMALL];
+        for entry in &self.entries {
+            histogram[(entry.count as usize).min(SMALL - 1)] += 1;
+        }
+        let mut below = 0;
+        for (count, &n) in histogram[..SMALL - 1].iter().enumerate() {
+            below += n as usize;
+            if below > middle {
+                return count as u64;
+            }
+        }
+        self.median_scratch.clear();
+        self.median_scratch
+            .extend(self.entries.iter().map(|e| e.count));
+        *self.median_scratch.select_nth_unstable(middle).1
     }
 
     /// Folds another summary in; the guarantee holds for the combined stream.
@@ -268,6 +278,30 @@ mod tests {
             top[0].count >= 2500 && top[0].count - top[0].error <= 2500,
             "{top:?}"
         );
+    }
+
+    #[test]
+    fn the_median_count_is_the_middle_one() {
+        let mut s = FrequentItems::new(50, 8);
+        for counts in [
+            vec![1, 1, 1, 5],
+            vec![3, 1, 2],
+            vec![70, 80, 1, 90, 100],
+            vec![63, 64, 65],
+        ] {
+            s.entries = counts
+                .iter()
+                .enumerate()
+                .map(|(i, &count)| Entry {
+                    hash: i as u64,
+                    count,
+                    value: None,
+                })
+                .collect();
+            let mut sorted = counts.clone();
+            sorted.sort_unstable();
+            assert_eq!(s.median_count(), sorted[sorted.len() / 2], "{counts:?}");
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! `report.html` (the same report as one self-contained page with SVG charts).
 //!
 //! The CSV streams from storage into the profiler on the CPU pool; memory stays
-//! bounded whatever the file size, and progress follows the bytes read.
+//! bounded whatever the file size, and progress follows the bytes read. The profiler
+//! reads on the pool's thread and profiles on as many scoped threads as there are cores.
 
 use async_trait::async_trait;
 use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
@@ -110,6 +111,10 @@ impl Kind for Profile {
         let name = ctx.inputs()[0].name.clone();
         let reader = ctx.input_reader(0).await?;
         let mut opts = ProfileOptions::default();
+        // One permit of the CPU pool, all cores: a profile is one long job, and the
+        // pool's other permits are not reserved for it, so a busy worker shares the
+        // cores between its jobs rather than queueing this one for several permits.
+        opts.threads = std::thread::available_parallelism().map_or(1, usize::from);
         opts.delimiter = params.delimiter.bytes().next();
         opts.header = match params.header {
             Header::Detect => None,
@@ -125,6 +130,8 @@ impl Kind for Profile {
             let work = ctx.blocking({
                 let stop = stop.clone();
                 move || {
+                    // Only this thread reads (the profiler's workers get chunks in memory),
+                    // and it also calls `progress`; `stop` reaches the workers too.
                     let mut input = tokio_util::io::SyncIoBridge::new(reader);
                     let mut progress = |n: u64| {
                         let _ = tx.send(n);

@@ -5,6 +5,7 @@ use object_store::{
     ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, local::LocalFileSystem, path::Path,
 };
 use sha2::{Digest, Sha256};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What can go wrong storing or reading content.
@@ -55,6 +56,9 @@ pub struct Stored {
 #[derive(Clone, Debug)]
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
+    /// The directory of a local store, where a write cut short by a killed process
+    /// leaves its staging file (`<key>#<n>`) behind.
+    local_root: Option<Arc<PathBuf>>,
 }
 
 impl Blobs {
@@ -66,8 +70,11 @@ impl Blobs {
         };
         std::fs::create_dir_all(dir).map_err(dir_err)?;
         let dir = dir.canonicalize().map_err(dir_err)?;
-        let fs = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
-        Ok(Self::new(Arc::new(fs)))
+        let fs = LocalFileSystem::new_with_prefix(&dir)?.with_automatic_cleanup(true);
+        Ok(Self {
+            store: Arc::new(fs),
+            local_root: Some(Arc::new(dir)),
+        })
     }
 
     /// Storage named by a URL: `file:///absolute/path` for a local directory, or
@@ -107,7 +114,41 @@ impl Blobs {
 
     /// Storage in any `object_store` backend.
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            local_root: None,
+        }
+    }
+
+    /// Removes what earlier, interrupted writes of `key` left in a local directory.
+    /// `object_store` writes a local file to `<key>#<n>` and renames it into place;
+    /// a process killed in between (a worker under `kill -9`, say) leaves that file,
+    /// and the next write of the key — a retried job rewriting its output — is where
+    /// it is certainly stale: only one attempt of a job holds its lease. S3 has no
+    /// such leftovers (an unfinished multipart upload is not an object).
+    async fn clear_interrupted_writes(&self, key: &str) {
+        let Some(root) = &self.local_root else {
+            return;
+        };
+        let path = root.join(key);
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return;
+        };
+        let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+            return; // no directory yet: nothing was written there
+        };
+        let prefix = format!("{}#", name.to_string_lossy());
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let file = entry.file_name();
+            let file = file.to_string_lossy();
+            let staging = file
+                .strip_prefix(&prefix)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if staging {
+                // Best effort: a file that is already gone is what we wanted.
+                let _ = tokio::fs::remove_file(entry.path()).await;
+            }
+        }
     }
 
     /// Streams `chunks` to `key`, refusing more than `limit` bytes (the partial
@@ -117,6 +158,7 @@ impl Blobs {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
+        self.clear_interrupted_writes(key).await;
         let upload = self.store.put_multipart(&Path::from(key)).await?;
         let mut writer = WriteMultipart::new(upload);
         let mut hasher = Sha256::new();
@@ -156,6 +198,7 @@ impl Blobs {
             size_bytes: bytes.len() as u64,
             sha256: hex::encode(Sha256::digest(&bytes)),
         };
+        self.clear_interrupted_writes(key).await;
         self.store
             .put(&Path::from(key), PutPayload::from_bytes(bytes))
             .await?;
@@ -258,5 +301,45 @@ mod tests {
         blobs.delete("a/b").await.unwrap();
         blobs.delete("a/b").await.unwrap();
         assert!(blobs.list("a").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rewrite_removes_what_an_interrupted_write_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::local(dir.path()).unwrap();
+        blobs
+            .put_bytes("jobs/j/out", Bytes::from_static(b"first"))
+            .await
+            .unwrap();
+        // What object_store leaves when the process dies between writing its staging
+        // file and renaming it into place; plus a neighbour that merely looks alike.
+        let out = dir.path().join("jobs/j");
+        std::fs::write(out.join("out#1"), b"half").unwrap();
+        std::fs::write(out.join("out#23"), b"half").unwrap();
+        std::fs::write(out.join("other#1"), b"another key's").unwrap();
+        std::fs::write(out.join("out#notes"), b"not a staging file").unwrap();
+
+        blobs
+            .put_bytes("jobs/j/out", Bytes::from_static(b"second"))
+            .await
+            .unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["other#1", "out", "out#notes"]);
+        assert_eq!(
+            &blobs.get_bytes("jobs/j/out", 100).await.unwrap()[..],
+            b"second"
+        );
+
+        std::fs::write(out.join("streamed#4"), b"half").unwrap();
+        let chunks = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"s"))]);
+        blobs
+            .put_stream("jobs/j/streamed", chunks, 10)
+            .await
+            .unwrap();
+        assert!(!out.join("streamed#4").exists());
     }
 }

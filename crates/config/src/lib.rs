@@ -34,6 +34,10 @@ pub struct WebConfig {
     /// Jobs a user may submit per minute over the web and JSON API (0: no limit).
     #[arg(long, env = "FORKLIFT_SUBMIT_PER_MINUTE", default_value_t = 120)]
     pub submit_per_minute: u32,
+    /// The site's public address, e.g. `https://forklift.example.com`, for absolute
+    /// links in shared-page previews (OpenGraph). Unset: taken from each request's Host.
+    #[arg(long, env = "FORKLIFT_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
     /// Settings shared with the jobs service.
     #[command(flatten)]
     pub common: CommonConfig,
@@ -237,6 +241,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         u => return Err(format!("unknown unit {u:?} in {s:?}: use ms, s, m or h")),
     };
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// Parses `FORKLIFT_PUBLIC_URL`: an http(s) origin, kept without a trailing slash.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let t = s.trim().trim_end_matches('/');
+    let rest = t
+        .strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"))
+        .ok_or_else(|| format!("{s:?} is not an http:// or https:// address"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '"', '<', '>']) {
+        return Err(format!(
+            "{s:?} must be a scheme and host only, e.g. https://forklift.example.com"
+        ));
+    }
+    Ok(t.to_owned())
 }
 
 /// Parses `media=4,debug=8` (a queue without `=N` gets 0, meaning the default).

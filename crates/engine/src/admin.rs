@@ -59,8 +59,8 @@ impl Engine {
         })
     }
 
-    /// Every queue some kind runs on, some worker consumes or some running job is on,
-    /// with its transport depth and running jobs.
+    /// Every queue some kind runs on (whether it can run here or not), some worker
+    /// consumes or some running job is on, with its transport depth and running jobs.
     async fn queue_stats(
         &self,
         running: &[RunningCount],
@@ -68,7 +68,7 @@ impl Engine {
     ) -> Result<Vec<QueueStats>, ApiError> {
         let mut names: BTreeSet<String> = self
             .registry()
-            .queues()
+            .all_queues()
             .into_iter()
             .map(str::to_owned)
             .collect();

@@ -13,6 +13,9 @@ use tonic::metadata::MetadataMap;
 pub const SERVICE_TOKEN_HEADER: &str = "x-forklift-service-token";
 /// Metadata key carrying the acting user's id, honoured only with the service secret.
 pub const ACTING_USER_HEADER: &str = "x-forklift-user";
+/// Metadata key carrying the acting user's role (`user` or `admin`), honoured only with
+/// the service secret. Without it the account is looked up.
+pub const ACTING_ROLE_HEADER: &str = "x-forklift-role";
 
 /// An authenticated caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +78,24 @@ impl Authenticator {
                         "{ACTING_USER_HEADER} is missing or not a user id"
                     ))
                 })?;
+            // The holder of the service secret has checked the user (the web app, on
+            // the session or API token of this very request) and may say the role.
+            let role = match md.get(ACTING_ROLE_HEADER).map(|v| v.to_str()) {
+                Some(Ok("admin")) => Some(Role::Admin),
+                Some(Ok("user")) => Some(Role::User),
+                None => None,
+                Some(_) => {
+                    return Err(ApiError::Unauthenticated(format!(
+                        "{ACTING_ROLE_HEADER} must be 'user' or 'admin'"
+                    )));
+                }
+            };
+            if let Some(role) = role {
+                return Ok(Caller {
+                    user_id: user,
+                    role,
+                });
+            }
             let user = self
                 .store
                 .get_user(user)

@@ -7,6 +7,8 @@ use bytes::Bytes;
 use forklift_blob::BlobError;
 use forklift_domain::{Event, FileRecord, Job, now_ms};
 use forklift_store::NewOutput;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -270,24 +272,68 @@ impl JobCtx {
 
     /// Runs CPU-heavy work off the async runtime, on a pool bounded to the configured
     /// number of CPU threads. A panic in `f` fails the attempt, not the worker.
+    ///
+    /// If the attempt ends first (cancelled, timed out, released at shutdown), the
+    /// thread runs `f` to its end regardless, still counted against the pool: for
+    /// work longer than a moment, use [`JobCtx::blocking_stoppable`].
     pub async fn blocking<T, F>(&self, f: F) -> Result<T, JobError>
     where
         F: FnOnce() -> Result<T, JobError> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self
+        let permit = self
             .engine
             .cpu()
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| JobError::Cancelled)?;
-        match tokio::task::spawn_blocking(f).await {
+        let work = tokio::task::spawn_blocking(move || {
+            // Held by the thread, not the future: a dropped attempt whose work is
+            // still running keeps its place in the pool until the work ends.
+            let _permit = permit;
+            f()
+        });
+        match work.await {
             Ok(r) => r,
             Err(e) if e.is_panic() => Err(JobError::permanent(
                 "the worker hit an internal error processing this input",
             )),
             Err(_) => Err(JobError::Cancelled),
+        }
+    }
+
+    /// [`JobCtx::blocking`] for long work that looks at `stop` now and then and
+    /// returns early once it is set. It is set when the attempt's cancellation token
+    /// trips or the attempt stops waiting for the work (cancelled, timed out, the
+    /// worker shutting down), so the thread does not run on after its job ended.
+    pub async fn blocking_stoppable<T, F>(&self, f: F) -> Result<T, JobError>
+    where
+        F: FnOnce(&AtomicBool) -> Result<T, JobError> + Send + 'static,
+        T: Send + 'static,
+    {
+        /// Sets the flag when the waiting future goes, however it goes.
+        struct StopOnDrop(Arc<AtomicBool>);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let _on_drop = StopOnDrop(stop.clone());
+        let work = self.blocking({
+            let stop = stop.clone();
+            move || f(&stop)
+        });
+        tokio::pin!(work);
+        let cancel = self.cancellation().clone();
+        tokio::select! {
+            r = &mut work => r,
+            () = cancel.cancelled() => {
+                stop.store(true, Ordering::Relaxed);
+                // The work sees the flag soon; its answer (Cancelled, usually) is the attempt's.
+                work.await
+            }
         }
     }
 }

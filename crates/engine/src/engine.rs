@@ -24,8 +24,9 @@ pub(crate) const WATCH_RESYNC: Duration = Duration::from_secs(5);
 pub struct EngineConfig {
     /// This process's worker name, unique among all processes.
     pub worker_name: String,
-    /// Which queues this process consumes, and how many jobs of each run at once.
-    /// Empty: this process runs no jobs (an API-only process).
+    /// Which queues this process consumes, and how many jobs of each run at once;
+    /// when the workers start, a queue none of whose kinds can run here (no ffmpeg)
+    /// is left out. Empty: this process runs no jobs (an API-only process).
     pub queues: BTreeMap<String, usize>,
     /// Threads for CPU-heavy work, shared by all queues.
     pub cpu_threads: usize,

@@ -216,7 +216,12 @@ impl Files for GrpcApi {
             Ok(pb::UploadFileRequest {
                 data: Some(pb::upload_file_request::Data::Chunk(c)),
             }) => Ok(Bytes::from(c)),
-            Ok(_) => Err("only the first message of an upload may carry metadata".to_owned()),
+            Ok(pb::UploadFileRequest {
+                data: Some(pb::upload_file_request::Data::Metadata(_)),
+            }) => Err("only the first message of an upload may carry metadata".to_owned()),
+            Ok(pb::UploadFileRequest { data: None }) => {
+                Err("the client abandoned the upload (a message without data)".to_owned())
+            }
             Err(s) => Err(format!("the upload stream broke: {}", s.message())),
         });
         let file = self

@@ -76,7 +76,8 @@ pub trait Kind: Send + Sync + 'static {
     }
 
     /// `Err(reason)` when this server cannot run the kind (a tool is missing, or the
-    /// kind is disabled): submits are refused with the reason.
+    /// kind is disabled): submits are refused with the reason. A kind that checks its
+    /// tools in the background from start-up may wait here for that check to end.
     fn available(&self) -> Result<(), String> {
         Ok(())
     }
@@ -138,12 +139,22 @@ impl Registry {
         self.kinds.values()
     }
 
-    /// Every queue some available kind runs on, sorted, without repeats.
+    /// Every queue some available kind runs on, sorted, without repeats. Asks each
+    /// kind [`Kind::available`], which may wait for a check of its tools.
     pub fn queues(&self) -> Vec<&'static str> {
+        self.queues_where(|k| k.available().is_ok())
+    }
+
+    /// Every queue of every kind, whether it can run here or not; never waits.
+    pub fn all_queues(&self) -> Vec<&'static str> {
+        self.queues_where(|_| true)
+    }
+
+    fn queues_where(&self, keep: impl Fn(&Arc<dyn Kind>) -> bool) -> Vec<&'static str> {
         let mut q: Vec<_> = self
             .kinds
             .values()
-            .filter(|k| k.available().is_ok())
+            .filter(|k| keep(k))
             .map(|k| k.queue())
             .collect();
         q.sort_unstable();

@@ -107,8 +107,7 @@ impl Engine {
     }
 
     /// This worker's row in the `workers` table, as of `now`.
-    fn worker_record(&self, started_at: Millis, now: Millis) -> WorkerRecord {
-        let queues = &self.config().queues;
+    fn worker_record(&self, queues: &Queues, started_at: Millis, now: Millis) -> WorkerRecord {
         WorkerRecord {
             name: self.config().worker_name.clone(),
             queues: queues.keys().cloned().collect(),
@@ -120,27 +119,47 @@ impl Engine {
 
     /// Records or refreshes this worker's row. A failure is only logged: the next
     /// reconcile period reports again.
-    async fn report_worker(&self, started_at: Millis) {
-        let row = self.worker_record(started_at, now_ms());
+    async fn report_worker(&self, queues: &Queues, started_at: Millis) {
+        let row = self.worker_record(queues, started_at, now_ms());
         if let Err(e) = self.store().upsert_worker(&row).await {
             tracing::warn!(worker = %row.name, error = %e, "reporting worker {} failed: {e}", row.name);
         }
     }
 
+    /// The configured queues that some kind able to run here uses. Asking a kind
+    /// whether it can run may wait for a check it makes of its tools (ffmpeg), so
+    /// this runs off the async runtime.
+    async fn runnable_queues(&self) -> Queues {
+        let engine = self.clone();
+        let runnable = tokio::task::spawn_blocking(move || engine.registry().queues())
+            .await
+            .unwrap_or_default();
+        let mut queues = self.config().queues.clone();
+        queues.retain(|queue, _| {
+            let ok = runnable.contains(&queue.as_str());
+            if !ok {
+                tracing::warn!(queue = %queue, "not consuming queue {queue}: none of its job kinds can run on this server");
+            }
+            ok
+        });
+        queues
+    }
+
     /// Reports this worker in the `workers` table, then starts the consumers of the
-    /// configured queues, the reconciler (which keeps reporting it) and the cancel
-    /// listener.
+    /// configured queues whose kinds can run here, the reconciler (which keeps
+    /// reporting it) and the cancel listener.
     pub async fn start_workers(&self) -> Workers {
         let started_at = now_ms();
+        let queues = Arc::new(self.runnable_queues().await);
         // Before consuming: once a job ran here, the admin overview lists this worker.
-        self.report_worker(started_at).await;
+        self.report_worker(&queues, started_at).await;
         let w = Workers {
             engine: self.clone(),
             stop_claiming: CancellationToken::new(),
             loops: TaskTracker::new(),
             jobs: TaskTracker::new(),
         };
-        for (queue, &slots) in &self.config().queues {
+        for (queue, &slots) in queues.iter() {
             tracing::info!(queue = %queue, slots, worker = %self.config().worker_name, "consuming queue {queue} with {slots} slots");
             w.loops.spawn(consume(
                 self.clone(),
@@ -150,13 +169,20 @@ impl Engine {
                 w.jobs.clone(),
             ));
         }
-        w.loops
-            .spawn(reconcile(self.clone(), w.stop_claiming.clone(), started_at));
+        w.loops.spawn(reconcile(
+            self.clone(),
+            w.stop_claiming.clone(),
+            queues,
+            started_at,
+        ));
         w.loops
             .spawn(listen_for_cancels(self.clone(), w.stop_claiming.clone()));
         w
     }
 }
+
+/// Queue name to slots.
+type Queues = std::collections::BTreeMap<String, usize>;
 
 impl Workers {
     /// Stops claiming, lets running jobs finish within the grace period, then releases
@@ -475,7 +501,12 @@ async fn republish_later(engine: &Engine, mut d: Delivery) {
 
 /// Periodically reports this worker and puts back jobs whose worker died (expired
 /// leases) or that the transport may have lost.
-async fn reconcile(engine: Engine, stop: CancellationToken, started_at: Millis) {
+async fn reconcile(
+    engine: Engine,
+    stop: CancellationToken,
+    queues: Arc<Queues>,
+    started_at: Millis,
+) {
     let mut tick = tokio::time::interval(engine.config().reconcile_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -483,7 +514,7 @@ async fn reconcile(engine: Engine, stop: CancellationToken, started_at: Millis) 
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        engine.report_worker(started_at).await;
+        engine.report_worker(&queues, started_at).await;
         let now = now_ms();
         match engine.reclaim(now, now).await {
             Ok(requeued) => {

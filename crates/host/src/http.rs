@@ -11,27 +11,52 @@ use std::time::Duration;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-/// `/healthz` (the process answers), `/readyz` (its dependencies answer) and
-/// `/metrics` (Prometheus text format).
-pub fn health_router(engine: Engine) -> Router {
+/// `/healthz` (the process answers), `/readyz` (its dependencies answer, and its
+/// workers have started if `workers_started` is given) and `/metrics` (Prometheus
+/// text format).
+pub fn health_router(
+    engine: Engine,
+    workers_started: Option<tokio::sync::watch::Receiver<bool>>,
+) -> Router {
+    let metrics = MetricsLayer::new(engine.metrics().clone(), "http");
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics_page))
         .layer(TraceLayer::new_for_http())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
-        .layer(MetricsLayer::new(engine.metrics().clone(), "http"))
-        .with_state(engine)
+        .layer(metrics)
+        .with_state(Health {
+            engine,
+            workers_started,
+        })
+}
+
+#[derive(Clone)]
+struct Health {
+    engine: Engine,
+    workers_started: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(engine): State<Engine>) -> (StatusCode, String) {
+async fn readyz(
+    State(Health {
+        engine,
+        workers_started,
+    }): State<Health>,
+) -> (StatusCode, String) {
+    if workers_started.is_some_and(|w| !*w.borrow()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting the workers\n".into(),
+        );
+    }
     if let Err(e) = engine.store().ping().await {
         tracing::warn!(error = %e, "not ready: database: {e}");
         return (
@@ -56,7 +81,7 @@ async fn readyz(State(engine): State<Engine>) -> (StatusCode, String) {
     (StatusCode::OK, "ready\n".into())
 }
 
-async fn metrics(State(engine): State<Engine>) -> impl IntoResponse {
+async fn metrics_page(State(Health { engine, .. }): State<Health>) -> impl IntoResponse {
     match metrics_text(&engine).await {
         Ok(body) => (
             StatusCode::OK,
@@ -93,7 +118,7 @@ pub async fn metrics_text(engine: &Engine) -> anyhow::Result<String> {
         "# HELP forklift_queue_depth Jobs waiting in the transport, by queue."
     )?;
     writeln!(out, "# TYPE forklift_queue_depth gauge")?;
-    for queue in engine.registry().queues() {
+    for queue in engine.registry().all_queues() {
         let depth = engine.transport().depth(queue).await?;
         writeln!(out, "forklift_queue_depth{{queue=\"{queue}\"}} {depth}")?;
     }

@@ -27,6 +27,8 @@ pub struct JobsHost {
     engine: Engine,
     api: GrpcApi,
     admin_token_file: Option<PathBuf>,
+    /// True once the workers run (see [`JobsHost::workers_started`]).
+    workers_started: tokio::sync::watch::Sender<bool>,
 }
 
 /// What a process does with a host.
@@ -103,7 +105,7 @@ impl JobsHost {
         });
         let engine_cfg = EngineConfig {
             worker_name: c.worker_name(),
-            queues: c.queue_slots(&registry.queues()),
+            queues: c.queue_slots(&registry.all_queues()),
             cpu_threads: c
                 .cpu_threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
@@ -129,7 +131,14 @@ impl JobsHost {
             engine,
             api,
             admin_token_file,
+            workers_started: tokio::sync::watch::Sender::new(false),
         })
+    }
+
+    /// Turns true once [`run`](Self::run) has started the workers (with the workers
+    /// role): the servers answer before that, and `/readyz` says not ready until then.
+    pub fn workers_started(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.workers_started.subscribe()
     }
 
     /// The engine.
@@ -170,12 +179,19 @@ impl JobsHost {
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let engine = self.engine;
-        let workers = if roles.workers {
-            engine.recover().await.context("recovering jobs at start")?;
-            Some(engine.start_workers().await)
-        } else {
-            None
-        };
+        // The servers answer first; the workers start beside them (deciding which
+        // queues to consume may wait for a kind's check of its tools, such as ffmpeg),
+        // and readiness waits for them.
+        let workers = roles.workers.then(|| {
+            let (engine, started) = (engine.clone(), self.workers_started.clone());
+            tokio::spawn(async move {
+                engine.recover().await.context("recovering jobs at start")?;
+                let workers = engine.start_workers().await;
+                started.send_replace(true);
+                anyhow::Ok(workers)
+            })
+        });
+        let workers_started = roles.workers.then(|| self.workers_started.subscribe());
         let stop = CancellationToken::new();
         let mut servers = tokio::task::JoinSet::new();
         if let (true, Some(grpc)) = (roles.api, listeners.grpc) {
@@ -189,12 +205,27 @@ impl JobsHost {
         }
         {
             let http = listeners.http;
-            let router = health_router(engine.clone()).merge(routes);
+            let router = health_router(engine.clone(), workers_started).merge(routes);
             let server =
                 axum::serve(http, router).with_graceful_shutdown(stop.clone().cancelled_owned());
             servers.spawn(async move { server.await.context("HTTP server") });
         }
-        shutdown.await;
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut requested = false;
+        let workers = match workers {
+            Some(mut starting) => Some(tokio::select! {
+                started = &mut starting => started.context("starting the workers")??,
+                () = &mut shutdown => {
+                    // Let a start under way finish, so that what it claimed is drained.
+                    requested = true;
+                    starting.await.context("starting the workers")??
+                }
+            }),
+            None => None,
+        };
+        if !requested {
+            shutdown.await;
+        }
         tracing::info!("shutdown requested");
         if let Some(w) = workers {
             w.drain().await;

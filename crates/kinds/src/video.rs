@@ -10,6 +10,7 @@ use forklift_video::{Height, Tools, TranscodeOptions, Unavailable, VideoError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Parameters of `video.transcode`.
@@ -32,35 +33,63 @@ pub struct VideoConfig {
 
 /// The `video.transcode` kind.
 pub struct Transcode {
-    tools: Result<Tools, Unavailable>,
+    /// Which ffmpeg, once checked; the check starts when the kind is made.
+    tools: Arc<OnceLock<Result<Tools, Unavailable>>>,
+    /// The configured ffmpeg and ffprobe; `None` to search the `PATH`.
+    paths: Option<(PathBuf, PathBuf)>,
     max_input_bytes: u64,
 }
 
 impl Transcode {
-    /// The kind; looks for ffmpeg once, now.
+    /// The kind. It looks for ffmpeg and checks what it can do (a few runs of ffmpeg
+    /// and ffprobe, a few hundred milliseconds) on a thread of its own, so that the
+    /// server's start does not wait; [`Kind::available`] waits for that check.
     pub fn new(cfg: &VideoConfig) -> Self {
-        let tools = match &cfg.ffmpeg {
-            Some(ffmpeg) => {
-                let ffprobe = cfg
-                    .ffprobe
-                    .clone()
-                    .unwrap_or_else(|| ffmpeg.with_file_name("ffprobe"));
-                Tools::at(ffmpeg.clone(), ffprobe)
-            }
-            None => Tools::detect(),
-        };
-        if let Err(e) = &tools {
-            tracing::warn!(
-                reason = e.reason(),
-                "video jobs are unavailable: {}",
-                e.reason()
-            );
-        }
-        Self {
-            tools,
+        let paths = cfg.ffmpeg.clone().map(|ffmpeg| {
+            let ffprobe = cfg
+                .ffprobe
+                .clone()
+                .unwrap_or_else(|| ffmpeg.with_file_name("ffprobe"));
+            (ffmpeg, ffprobe)
+        });
+        let kind = Self {
+            tools: Arc::default(),
+            paths,
             max_input_bytes: cfg.max_input_bytes,
+        };
+        let (tools, paths) = (kind.tools.clone(), kind.paths.clone());
+        let started = std::thread::Builder::new()
+            .name("ffmpeg-check".into())
+            .spawn(move || {
+                tools.get_or_init(|| find_tools(paths.as_ref()));
+            });
+        if let Err(e) = started {
+            // Not fatal: the first question of availability makes the check instead.
+            tracing::warn!(error = %e, "checking ffmpeg in the background failed to start: {e}");
         }
+        kind
     }
+
+    /// The checked tools; waits for the start-up check if it is still running.
+    fn tools(&self) -> &Result<Tools, Unavailable> {
+        self.tools.get_or_init(|| find_tools(self.paths.as_ref()))
+    }
+}
+
+/// Finds and checks ffmpeg and ffprobe, logging why video jobs cannot run if not.
+fn find_tools(paths: Option<&(PathBuf, PathBuf)>) -> Result<Tools, Unavailable> {
+    let tools = match paths {
+        Some((ffmpeg, ffprobe)) => Tools::at(ffmpeg.clone(), ffprobe.clone()),
+        None => Tools::detect(),
+    };
+    if let Err(e) = &tools {
+        tracing::warn!(
+            reason = e.reason(),
+            "video jobs are unavailable: {}",
+            e.reason()
+        );
+    }
+    tools
 }
 
 #[async_trait]
@@ -78,7 +107,7 @@ impl Kind for Transcode {
         Duration::from_secs(4 * 3600)
     }
     fn available(&self) -> Result<(), String> {
-        self.tools
+        self.tools()
             .as_ref()
             .map(|_| ())
             .map_err(|e| e.reason().to_owned())
@@ -125,7 +154,7 @@ impl Kind for Transcode {
 
     async fn run(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
         let tools = self
-            .tools
+            .tools()
             .as_ref()
             .map_err(|e| JobError::permanent(e.reason().to_owned()))?;
         let params: Params = ctx.params()?;

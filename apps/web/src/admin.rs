@@ -102,7 +102,7 @@ pub async fn load(
 ) -> Result<AdminData, PageError> {
     let b = web.backend();
     let list = b.list_jobs(
-        admin.id,
+        admin,
         pb::ListJobsRequest {
             page_size: 50,
             page_token: cursor.to_owned(),
@@ -112,7 +112,7 @@ pub async fn load(
         },
     );
     let failed = b.list_jobs(
-        admin.id,
+        admin,
         pb::ListJobsRequest {
             page_size: 10,
             states: vec![pb::JobState::Failed as i32],
@@ -120,7 +120,7 @@ pub async fn load(
             ..Default::default()
         },
     );
-    let overview = b.overview(admin.id);
+    let overview = b.overview(admin);
     let (list, failed, overview) = tokio::try_join!(list, failed, overview)?;
     let conv = |jobs: Vec<pb::Job>| {
         jobs.into_iter()

@@ -145,7 +145,7 @@ pub async fn upload_file(
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, ApiFailure> {
-    match receive_upload(&web, user.id, &headers, multipart, None).await {
+    match receive_upload(&web, &user, &headers, multipart, None).await {
         Ok(f) => Ok((StatusCode::CREATED, Json(File::from_proto(f))).into_response()),
         Err(UploadError::Status(s)) => Err(s.into()),
         Err(e) => {
@@ -170,7 +170,7 @@ pub async fn list_files(
     let r = web
         .backend()
         .list_files(
-            user.id,
+            &user,
             p.limit.unwrap_or(0),
             p.cursor.as_deref().unwrap_or(""),
         )
@@ -191,7 +191,7 @@ pub async fn get_file(
     Path(id): Path<String>,
 ) -> Result<Json<File>, ApiFailure> {
     Ok(Json(File::from_proto(
-        web.backend().get_file(user.id, &id).await?,
+        web.backend().get_file(&user, &id).await?,
     )))
 }
 
@@ -205,7 +205,7 @@ pub async fn download_file(
     ApiCaller(user): ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiFailure> {
-    Ok(crate::download::respond(&web, user.id, &id, false).await?)
+    Ok(crate::download::respond(&web, &user, &id, false).await?)
 }
 
 /// Delete a file.
@@ -217,7 +217,7 @@ pub async fn delete_file(
     ApiCaller(user): ApiCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiFailure> {
-    web.backend().delete_file(user.id, &id).await?;
+    web.backend().delete_file(&user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -243,7 +243,7 @@ pub async fn submit_job(
     req.idempotency_key = j.idempotency_key;
     req.priority = j.priority;
     req.max_attempts = j.max_attempts;
-    let job = web.backend().submit(user.id, req).await?;
+    let job = web.backend().submit(&user, req).await?;
     Ok((
         StatusCode::CREATED,
         Json(Job::from_proto(job, web.registry())),
@@ -275,7 +275,7 @@ pub async fn list_jobs(
     let r = web
         .backend()
         .list_jobs(
-            user.id,
+            &user,
             pb::ListJobsRequest {
                 page_size: p.limit.unwrap_or(0),
                 page_token: p.cursor.unwrap_or_default(),
@@ -304,7 +304,7 @@ pub async fn get_job(
     ApiCaller(user): ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiFailure> {
-    let j = web.backend().get_job(user.id, &id).await?;
+    let j = web.backend().get_job(&user, &id).await?;
     Ok(Json(Job::from_proto(j, web.registry())))
 }
 
@@ -318,7 +318,7 @@ pub async fn cancel_job(
     ApiCaller(user): ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiFailure> {
-    let j = web.backend().cancel(user.id, &id).await?;
+    let j = web.backend().cancel(&user, &id).await?;
     Ok(Json(Job::from_proto(j, web.registry())))
 }
 
@@ -332,7 +332,7 @@ pub async fn retry_job(
     ApiCaller(user): ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiFailure> {
-    let j = web.backend().retry(user.id, &id).await?;
+    let j = web.backend().retry(&user, &id).await?;
     Ok(Json(Job::from_proto(j, web.registry())))
 }
 

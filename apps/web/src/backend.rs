@@ -5,8 +5,8 @@
 //! jobs service checks ownership on every call.
 
 use bytes::Bytes;
-use forklift_domain::UserId;
-use forklift_engine::auth::{ACTING_USER_HEADER, SERVICE_TOKEN_HEADER};
+use forklift_domain::User;
+use forklift_engine::auth::{ACTING_ROLE_HEADER, ACTING_USER_HEADER, SERVICE_TOKEN_HEADER};
 use forklift_rpc::v1 as pb;
 use forklift_rpc::v1::admin_client::AdminClient;
 use forklift_rpc::v1::files_client::FilesClient;
@@ -21,6 +21,17 @@ const MAX_MESSAGE: usize = 5 * 1024 * 1024;
 
 /// Upload chunk size sent to the Files service.
 pub const UPLOAD_CHUNK: usize = 1024 * 1024;
+
+/// One part of an upload's stream.
+#[derive(Debug)]
+pub enum UploadPart {
+    /// The next bytes of the file.
+    Chunk(Bytes),
+    /// The upload is given up (too large, the client went away): the stream ends with
+    /// a message the Files service refuses, so a partial file is never stored — a
+    /// merely ended stream would look like a complete, shorter file.
+    Abandon,
+}
 
 /// gRPC clients plus the credentials to act for users.
 #[derive(Clone)]
@@ -54,26 +65,33 @@ impl Backend {
     }
 
     /// A request acting as `user`.
-    fn req<T>(&self, user: UserId, msg: T) -> Request<T> {
+    /// A request acting for `user`: the service token, the user's id and role (the
+    /// web app has just checked both against the session or API token, so the jobs
+    /// service need not look the account up again).
+    fn req<T>(&self, user: &User, msg: T) -> Request<T> {
         let mut r = Request::new(msg);
         let md = r.metadata_mut();
         md.insert(SERVICE_TOKEN_HEADER, self.service_token.clone());
-        if let Ok(v) = user.to_string().parse() {
+        if let Ok(v) = user.id.to_string().parse() {
             md.insert(ACTING_USER_HEADER, v);
         }
+        md.insert(
+            ACTING_ROLE_HEADER,
+            MetadataValue::from_static(user.role.as_str()),
+        );
         r
     }
 
     /// Streams an upload: `chunks` are forwarded as they arrive, never collected.
     pub async fn upload<S>(
         &self,
-        user: UserId,
+        user: &User,
         name: &str,
         content_type: &str,
         chunks: S,
     ) -> Result<pb::File, Status>
     where
-        S: Stream<Item = Bytes> + Send + 'static,
+        S: Stream<Item = UploadPart> + Send + 'static,
     {
         let first = pb::UploadFileRequest {
             data: Some(pb::upload_file_request::Data::Metadata(pb::FileMetadata {
@@ -81,8 +99,12 @@ impl Backend {
                 content_type: content_type.to_owned(),
             })),
         };
-        let rest = chunks.map(|c| pb::UploadFileRequest {
-            data: Some(pb::upload_file_request::Data::Chunk(c.to_vec())),
+        let rest = chunks.map(|part| pb::UploadFileRequest {
+            data: match part {
+                UploadPart::Chunk(c) => Some(pb::upload_file_request::Data::Chunk(c.to_vec())),
+                // A message without data: the Files service refuses the upload.
+                UploadPart::Abandon => None,
+            },
         });
         let stream = futures::stream::once(async { first }).chain(rest);
         Ok(self
@@ -96,7 +118,7 @@ impl Backend {
     /// A file's metadata and a stream of its content.
     pub async fn download(
         &self,
-        user: UserId,
+        user: &User,
         id: &str,
     ) -> Result<
         (
@@ -134,7 +156,7 @@ impl Backend {
     }
 
     /// A whole (small) file, e.g. a report, refusing anything over `max` bytes.
-    pub async fn read_small(&self, user: UserId, id: &str, max: u64) -> Result<Vec<u8>, Status> {
+    pub async fn read_small(&self, user: &User, id: &str, max: u64) -> Result<Vec<u8>, Status> {
         let (file, content) = self.download(user, id).await?;
         if file.size_bytes > max {
             return Err(Status::failed_precondition(format!(
@@ -151,7 +173,7 @@ impl Backend {
     }
 
     /// One file.
-    pub async fn get_file(&self, user: UserId, id: &str) -> Result<pb::File, Status> {
+    pub async fn get_file(&self, user: &User, id: &str) -> Result<pb::File, Status> {
         let r = pb::GetFileRequest { id: id.into() };
         Ok(self
             .files
@@ -164,7 +186,7 @@ impl Backend {
     /// A page of files.
     pub async fn list_files(
         &self,
-        user: UserId,
+        user: &User,
         page_size: i32,
         page_token: &str,
     ) -> Result<pb::ListFilesResponse, Status> {
@@ -181,14 +203,14 @@ impl Backend {
     }
 
     /// Deletes a file.
-    pub async fn delete_file(&self, user: UserId, id: &str) -> Result<(), Status> {
+    pub async fn delete_file(&self, user: &User, id: &str) -> Result<(), Status> {
         let r = pb::DeleteFileRequest { id: id.into() };
         self.files.clone().delete_file(self.req(user, r)).await?;
         Ok(())
     }
 
     /// Submits a job.
-    pub async fn submit(&self, user: UserId, r: pb::SubmitJobRequest) -> Result<pb::Job, Status> {
+    pub async fn submit(&self, user: &User, r: pb::SubmitJobRequest) -> Result<pb::Job, Status> {
         Ok(self
             .jobs
             .clone()
@@ -198,7 +220,7 @@ impl Backend {
     }
 
     /// One job.
-    pub async fn get_job(&self, user: UserId, id: &str) -> Result<pb::Job, Status> {
+    pub async fn get_job(&self, user: &User, id: &str) -> Result<pb::Job, Status> {
         let r = pb::GetJobRequest { id: id.into() };
         Ok(self
             .jobs
@@ -211,7 +233,7 @@ impl Backend {
     /// A page of jobs.
     pub async fn list_jobs(
         &self,
-        user: UserId,
+        user: &User,
         r: pb::ListJobsRequest,
     ) -> Result<pb::ListJobsResponse, Status> {
         Ok(self
@@ -223,7 +245,7 @@ impl Backend {
     }
 
     /// Cancels a job.
-    pub async fn cancel(&self, user: UserId, id: &str) -> Result<pb::Job, Status> {
+    pub async fn cancel(&self, user: &User, id: &str) -> Result<pb::Job, Status> {
         let r = pb::CancelJobRequest { id: id.into() };
         Ok(self
             .jobs
@@ -234,7 +256,7 @@ impl Backend {
     }
 
     /// Queues a failed or cancelled job again.
-    pub async fn retry(&self, user: UserId, id: &str) -> Result<pb::Job, Status> {
+    pub async fn retry(&self, user: &User, id: &str) -> Result<pb::Job, Status> {
         let r = pb::RetryJobRequest { id: id.into() };
         Ok(self
             .jobs
@@ -245,7 +267,7 @@ impl Backend {
     }
 
     /// A job now, then every change until it is final.
-    pub async fn watch(&self, user: UserId, id: &str) -> Result<tonic::Streaming<pb::Job>, Status> {
+    pub async fn watch(&self, user: &User, id: &str) -> Result<tonic::Streaming<pb::Job>, Status> {
         let r = pb::WatchJobRequest { id: id.into() };
         Ok(self
             .jobs
@@ -259,7 +281,7 @@ impl Backend {
     /// ones) first, then every change.
     pub async fn watch_all(
         &self,
-        user: UserId,
+        user: &User,
         since: Option<prost_types::Timestamp>,
     ) -> Result<tonic::Streaming<pb::Job>, Status> {
         let r = pb::WatchJobsRequest { since };
@@ -272,7 +294,7 @@ impl Backend {
     }
 
     /// Queues, job counts and workers (admins only).
-    pub async fn overview(&self, user: UserId) -> Result<pb::Overview, Status> {
+    pub async fn overview(&self, user: &User) -> Result<pb::Overview, Status> {
         let r = pb::GetOverviewRequest {};
         Ok(self
             .admin

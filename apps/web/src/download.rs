@@ -4,7 +4,7 @@ use crate::state::Web;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use forklift_domain::UserId;
+use forklift_domain::User;
 
 /// Content types shown inline when asked (raster images only: never HTML or SVG,
 /// which could run script on our origin).
@@ -13,7 +13,7 @@ const INLINE: [&str; 4] = ["image/jpeg", "image/png", "image/webp", "image/gif"]
 /// The file as a response: an attachment, or inline for raster images when `inline`.
 pub async fn respond(
     web: &Web,
-    user: UserId,
+    user: &User,
     id: &str,
     inline: bool,
 ) -> Result<Response, tonic::Status> {

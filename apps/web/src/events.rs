@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use forklift_domain::UserId;
+use forklift_domain::User;
 use futures::{Stream, StreamExt};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -40,7 +40,7 @@ fn sse(stream: impl Stream<Item = Event> + Send + 'static) -> Response {
     res
 }
 
-async fn watch(web: &Web, user: UserId, id: &str) -> Result<Response, tonic::Status> {
+async fn watch(web: &Web, user: &User, id: &str) -> Result<Response, tonic::Status> {
     let stream = web.backend().watch(user, id).await?;
     let registry = web.registry().clone();
     let events = stream
@@ -62,7 +62,7 @@ pub async fn job_events(
     SignedIn(user): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    Ok(watch(&web, user.id, &id).await?)
+    Ok(watch(&web, &user, &id).await?)
 }
 
 /// Follow a job's changes as Server-Sent Events (`event: job`), starting with its
@@ -76,7 +76,7 @@ pub async fn api_job_events(
     ApiCaller(user): ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiFailure> {
-    Ok(watch(&web, user.id, &id).await?)
+    Ok(watch(&web, &user, &id).await?)
 }
 
 /// `GET /events`: every change to the signed-in user's jobs (the dashboard's live
@@ -92,7 +92,7 @@ pub async fn user_events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok())
         .map(forklift_engine::timestamp);
-    let stream = web.backend().watch_all(user.id, since).await?;
+    let stream = web.backend().watch_all(&user, since).await?;
     let registry = web.registry().clone();
     let events = stream
         .take_while(|r| futures::future::ready(r.is_ok()))

@@ -61,6 +61,15 @@ impl App {
         self.web.store()
     }
 
+    /// Turns true once the workers run (unified); always true extracted, where this
+    /// process runs none.
+    pub fn workers_started(&self) -> tokio::sync::watch::Receiver<bool> {
+        match &self.mode {
+            Mode::Unified(host) => host.workers_started(),
+            Mode::Extracted => tokio::sync::watch::channel(true).1,
+        }
+    }
+
     /// Where the first admin's API token was written, if this start created it.
     pub fn admin_token_file(&self) -> Option<&PathBuf> {
         match &self.mode {
@@ -70,23 +79,23 @@ impl App {
     }
 }
 
+/// The web app's parts. `registry` is used only to convert parameters, never to run
+/// anything here.
 fn web_parts(
     cfg: &WebConfig,
     store: Store,
     backend: backend::Backend,
+    registry: forklift_engine::Registry,
     metrics: Arc<forklift_engine::Metrics>,
 ) -> WebParts {
     WebParts {
         store,
         backend,
-        // Used only to convert parameters: never to run anything here.
-        registry: forklift_kinds::registry(&forklift_kinds::KindsConfig {
-            debug_kinds: cfg.common.debug_kinds,
-            ..Default::default()
-        }),
+        registry,
         metrics,
         max_upload_bytes: cfg.common.max_upload_mb * 1024 * 1024,
         secure_cookies: cfg.secure_cookies,
+        public_url: cfg.public_url.clone(),
         signin_attempts: cfg.signin_attempts,
         submit_per_minute: cfg.submit_per_minute,
     }
@@ -114,8 +123,12 @@ pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
             )?;
             let backend = backend::Backend::new(channel, &token)?;
             let metrics = Arc::new(forklift_engine::Metrics::default());
+            let registry = forklift_kinds::registry(&forklift_kinds::KindsConfig {
+                debug_kinds: cfg.common.debug_kinds,
+                ..Default::default()
+            });
             Ok(App {
-                web: Web::new(web_parts(cfg, store, backend, metrics)),
+                web: Web::new(web_parts(cfg, store, backend, registry, metrics)),
                 mode: Mode::Extracted,
             })
         }
@@ -135,6 +148,7 @@ pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
                 cfg,
                 host.store().clone(),
                 backend,
+                host.engine().registry().clone(),
                 host.engine().metrics().clone(),
             ));
             Ok(App {

@@ -36,6 +36,16 @@ pub struct Chrome {
     pub css: &'static str,
     /// Script URL (content-hashed).
     pub js: &'static str,
+    /// Absolute addresses for link previews (OpenGraph), on pages worth sharing.
+    pub og: Option<OpenGraph>,
+}
+
+/// A shareable page's absolute addresses.
+pub struct OpenGraph {
+    /// The page (`og:url`).
+    pub url: String,
+    /// Its preview picture (`og:image`).
+    pub image: String,
 }
 
 /// The signed-in user as the layout shows them.
@@ -57,6 +67,7 @@ impl Chrome {
             nav: "",
             css: assets::css_url(),
             js: assets::js_url(),
+            og: None,
         }
     }
 
@@ -119,12 +130,21 @@ struct Landing {
 }
 
 /// `/`: what Forklift is; cacheable for visitors.
-pub async fn landing(Viewer(user): Viewer, csrf: Csrf) -> Result<Response, PageError> {
+pub async fn landing(
+    State(web): State<Web>,
+    Viewer(user): Viewer,
+    csrf: Csrf,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let signed_in = user.is_some();
-    let page = match &user {
+    let mut page = match &user {
         Some(u) => Chrome::new("File processing, live", "home", Some(u), &csrf),
         None => Chrome::anonymous("File processing, live"),
     };
+    page.og = web.origin(&headers).map(|origin| OpenGraph {
+        url: format!("{origin}/"),
+        image: format!("{origin}{}", assets::og_image_url()),
+    });
     let mut res = render(&Landing { page })?;
     let cache = if signed_in {
         "private, no-cache"
@@ -262,7 +282,11 @@ pub async fn signup(
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
-    let hash = hash_password(&f.password).map_err(PageError::internal)?;
+    let password = f.password.clone();
+    let hash = web
+        .password_work(move || hash_password(&password))
+        .await?
+        .map_err(PageError::internal)?;
     match web
         .store()
         .create_account(&email, &hash, Role::User)
@@ -300,7 +324,9 @@ pub async fn signin(
     let next = safe_next(f.next.as_deref());
     let email = f.email.trim().to_lowercase();
     let key = format!("signin:{email}");
-    if let Err(wait) = web.signin_limit().check(&key) {
+    // A token is taken before the password is checked and given back when it is
+    // right: concurrent guesses cannot all pass a check made before any failed.
+    if let Err(wait) = web.signin_limit().hit(&key) {
         let mins = wait.as_secs().div_ceil(60).max(1);
         let msg = format!(
             "Too many failed sign-ins for this account. Try again in {mins} minute{}.",
@@ -323,29 +349,33 @@ pub async fn signin(
     let found = web.store().credentials(&email).await?;
     // Verify against a fixed hash when the account does not exist, so that timing does
     // not tell which emails have accounts.
-    let ok = match &found {
-        Some((_, Some(hash))) => verify_password(&f.password, hash),
-        _ => {
-            verify_password(&f.password, dummy_hash());
-            false
-        }
+    let hash = match &found {
+        Some((_, Some(hash))) => Some(hash.clone()),
+        _ => None,
     };
+    let password = f.password.clone();
+    let ok = web
+        .password_work(move || match hash {
+            Some(hash) => verify_password(&password, &hash),
+            None => {
+                verify_password(&password, dummy_hash());
+                false
+            }
+        })
+        .await?;
     match found {
         Some((user, _)) if ok => {
             web.signin_limit().reset(&key);
             start_session(&web, &user, next).await
         }
-        _ => {
-            let _ = web.signin_limit().hit(&key);
-            auth_page(
-                false,
-                &csrf,
-                &email,
-                next,
-                "That email and password do not match an account.",
-                StatusCode::UNAUTHORIZED,
-            )
-        }
+        _ => auth_page(
+            false,
+            &csrf,
+            &email,
+            next,
+            "That email and password do not match an account.",
+            StatusCode::UNAUTHORIZED,
+        ),
     }
 }
 
@@ -401,9 +431,9 @@ pub async fn dashboard(
 ) -> Result<Response, PageError> {
     let b = web.backend();
     let (files, jobs) = tokio::try_join!(
-        b.list_files(user.id, 10, ""),
+        b.list_files(&user, 10, ""),
         b.list_jobs(
-            user.id,
+            &user,
             pb::ListJobsRequest {
                 page_size: 20,
                 ..Default::default()
@@ -450,7 +480,7 @@ pub async fn files_index(
 ) -> Result<Response, PageError> {
     let r = web
         .backend()
-        .list_files(user.id, 50, q.cursor.as_deref().unwrap_or(""))
+        .list_files(&user, 50, q.cursor.as_deref().unwrap_or(""))
         .await?;
     render(&FilesPage {
         page: Chrome::new("Files", "files", Some(&user), &csrf),
@@ -468,7 +498,7 @@ pub async fn upload(
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, PageError> {
-    match receive_upload(&web, user.id, &headers, multipart, Some(&csrf)).await {
+    match receive_upload(&web, &user, &headers, multipart, Some(&csrf)).await {
         Ok(file) => Ok(see_other(&format!("/files/{}", file.id))),
         Err(UploadError::Csrf) => check_csrf(&csrf, "").map(|_| see_other("/")),
         Err(UploadError::Status(s)) => Err(PageError::Rpc(s)),
@@ -495,7 +525,7 @@ async fn file_page_with(
     fields: Vec<crate::error::FieldError>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let file = File::from_proto(web.backend().get_file(user.id, id).await?);
+    let file = File::from_proto(web.backend().get_file(user, id).await?);
     let mut res = render(&FilePage {
         page: Chrome::new(&file.name, "files", Some(user), csrf),
         kinds: file.kinds(),
@@ -532,7 +562,7 @@ pub async fn file_download(
     SignedIn(user): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    Ok(crate::download::respond(&web, user.id, &id, false).await?)
+    Ok(crate::download::respond(&web, &user, &id, false).await?)
 }
 
 /// `GET /files/{id}/raw`: images inline (for previews); anything else as a download.
@@ -541,7 +571,7 @@ pub async fn file_raw(
     SignedIn(user): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    Ok(crate::download::respond(&web, user.id, &id, true).await?)
+    Ok(crate::download::respond(&web, &user, &id, true).await?)
 }
 
 /// `POST /files/{id}/delete`.
@@ -553,7 +583,7 @@ pub async fn file_delete(
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
     check_csrf(&csrf, &f.csrf)?;
-    web.backend().delete_file(user.id, &id).await?;
+    web.backend().delete_file(&user, &id).await?;
     Ok(see_other("/files"))
 }
 
@@ -669,7 +699,7 @@ pub async fn start_job(
             .await;
         }
     };
-    match web.backend().submit(user.id, req).await {
+    match web.backend().submit(&user, req).await {
         Ok(job) => Ok(see_other(&format!("/jobs/{}", job.id))),
         Err(s)
             if s.code() == tonic::Code::InvalidArgument
@@ -710,7 +740,7 @@ pub async fn jobs_index(
     let r = web
         .backend()
         .list_jobs(
-            user.id,
+            &user,
             pb::ListJobsRequest {
                 page_size: 50,
                 page_token: q.cursor.unwrap_or_default(),
@@ -749,11 +779,11 @@ pub async fn job_page(
     csrf: Csrf,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let job = Job::from_proto(web.backend().get_job(user.id, &id).await?, web.registry());
+    let job = Job::from_proto(web.backend().get_job(&user, &id).await?, web.registry());
     let mut inputs = Vec::new();
     for f in &job.input_file_ids {
         // An input deleted since is simply not listed.
-        if let Ok(f) = web.backend().get_file(user.id, f).await {
+        if let Ok(f) = web.backend().get_file(&user, f).await {
             inputs.push(File::from_proto(f));
         }
     }
@@ -773,7 +803,7 @@ pub async fn job_cancel(
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
     check_csrf(&csrf, &f.csrf)?;
-    web.backend().cancel(user.id, &id).await?;
+    web.backend().cancel(&user, &id).await?;
     Ok(see_other(&format!("/jobs/{id}")))
 }
 
@@ -786,7 +816,7 @@ pub async fn job_retry(
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
     check_csrf(&csrf, &f.csrf)?;
-    web.backend().retry(user.id, &id).await?;
+    web.backend().retry(&user, &id).await?;
     Ok(see_other(&format!("/jobs/{id}")))
 }
 
@@ -810,7 +840,7 @@ pub async fn job_report(
     csrf: Csrf,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let job = Job::from_proto(web.backend().get_job(user.id, &id).await?, web.registry());
+    let job = Job::from_proto(web.backend().get_job(&user, &id).await?, web.registry());
     let report_file = job
         .report_file()
         .ok_or(PageError::NotFound)?
@@ -818,7 +848,7 @@ pub async fn job_report(
         .clone();
     let bytes = web
         .backend()
-        .read_small(user.id, &report_file, MAX_REPORT_BYTES)
+        .read_small(&user, &report_file, MAX_REPORT_BYTES)
         .await?;
     let report: forklift_profile::report::Report = serde_json::from_slice(&bytes)
         .map_err(|e| PageError::internal(format!("report.json of job {id}: {e}")))?;
@@ -999,7 +1029,7 @@ pub async fn admin_retry(
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
     check_csrf(&csrf, &f.csrf)?;
-    web.backend().retry(user.id, &id).await?;
+    web.backend().retry(&user, &id).await?;
     Ok(see_other("/admin"))
 }
 

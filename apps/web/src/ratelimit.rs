@@ -32,21 +32,6 @@ impl RateLimiter {
         (tokens + now.duration_since(since).as_secs_f64() * self.per_sec).min(self.burst)
     }
 
-    /// `Err(wait)` when `key` has no token left; does not take one.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
-        if self.burst == 0.0 {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        match buckets.get(key) {
-            Some(&(t, at)) if self.level(t, at, now) < 1.0 => Err(Duration::from_secs_f64(
-                (1.0 - self.level(t, at, now)) / self.per_sec,
-            )),
-            _ => Ok(()),
-        }
-    }
-
     /// Takes a token for `key`; `Err(wait)` when there was none.
     pub fn hit(&self, key: &str) -> Result<(), Duration> {
         if self.burst == 0.0 {
@@ -84,12 +69,14 @@ mod tests {
     fn a_bucket_empties_and_keys_are_separate() {
         let l = RateLimiter::new(3, Duration::from_secs(3600));
         for _ in 0..3 {
-            assert!(l.check("a").is_ok());
             l.hit("a").unwrap();
         }
-        let wait = l.check("a").unwrap_err();
+        let wait = l.hit("a").unwrap_err();
         assert!(wait > Duration::from_secs(1000) && wait <= Duration::from_secs(1200));
-        assert!(l.hit("a").is_err());
+        assert!(
+            l.hit("a").is_err(),
+            "a refused hit takes nothing and gives nothing"
+        );
         assert!(l.hit("b").is_ok(), "another key has its own bucket");
         l.reset("a");
         assert!(l.hit("a").is_ok());

@@ -2,12 +2,12 @@
 //! so memory stays flat whatever the file size, and an upload over the limit is cut
 //! off (and nothing stored) as soon as it crosses it.
 
+use crate::backend::UploadPart;
 use crate::session::Csrf;
 use crate::state::Web;
 use axum::extract::Multipart;
 use axum::http::{HeaderMap, StatusCode, header};
-use bytes::Bytes;
-use forklift_domain::UserId;
+use forklift_domain::User;
 use forklift_rpc::v1 as pb;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -61,7 +61,7 @@ impl UploadError {
 /// which is streamed to storage.
 pub async fn receive_upload(
     web: &Web,
-    user: UserId,
+    user: &User,
     headers: &HeaderMap,
     mut multipart: Multipart,
     csrf: Option<&Csrf>,
@@ -119,43 +119,67 @@ fn malformed(e: axum::extract::multipart::MultipartError, max: u64) -> UploadErr
 
 async fn stream_field(
     web: &Web,
-    user: UserId,
+    user: &User,
     name: &str,
     content_type: &str,
     mut field: axum::extract::multipart::Field<'_>,
     max: u64,
 ) -> Result<pb::File, UploadError> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let (tx, rx) = tokio::sync::mpsc::channel::<UploadPart>(4);
     let upload = web
         .backend()
         .upload(user, name, content_type, ReceiverStream::new(rx));
+    // Why the pump gave up, if it did: the upload's answer to the abandoned stream
+    // is then beside the point.
+    let gave_up = std::sync::Mutex::new(None);
+    let gave_up_ref = &gave_up;
+    // Owns the sender: the stream ends when the pump does.
     let pump = async move {
         let mut total = 0u64;
-        while let Some(chunk) = field.chunk().await.map_err(|e| malformed(e, max))? {
+        let failure = loop {
+            let chunk = match field.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => return,
+                Err(e) => break malformed(e, max),
+            };
             total += chunk.len() as u64;
             if total > max {
-                return Err(UploadError::TooLarge(max));
+                break UploadError::TooLarge(max);
             }
             for part in chunk.chunks(crate::backend::UPLOAD_CHUNK) {
-                if tx.send(chunk.slice_ref(part)).await.is_err() {
+                if tx
+                    .send(UploadPart::Chunk(chunk.slice_ref(part)))
+                    .await
+                    .is_err()
+                {
                     // The upload call ended early; its result says why.
-                    return Ok(());
+                    return;
                 }
             }
-        }
-        Ok(())
+        };
+        *gave_up_ref.lock().unwrap_or_else(|e| e.into_inner()) = Some(failure);
+        // Said before the stream ends, so that the Files service refuses what it has
+        // (an ended stream alone would be a complete file to it).
+        let _ = tx.send(UploadPart::Abandon).await;
     };
     tokio::pin!(upload, pump);
     let mut pumped = false;
     loop {
         tokio::select! {
-            r = &mut upload => return r.map_err(UploadError::Status),
-            p = &mut pump, if !pumped => match p {
-                Ok(()) => pumped = true,
-                // Returning drops the upload call mid-stream: the Files service sees
-                // the stream cancelled and stores nothing.
-                Err(e) => return Err(e),
-            },
+            r = &mut upload => {
+                return match gave_up.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    Some(e) => Err(e),
+                    None => r.map_err(UploadError::Status),
+                };
+            }
+            () = &mut pump, if !pumped => {
+                pumped = true;
+                if let Some(e) = gave_up.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    // The Files service refuses the upload (or sees it cancelled as
+                    // the call is dropped here) and stores nothing.
+                    return Err(e);
+                }
+            }
         }
     }
 }

@@ -84,7 +84,8 @@
     }
   }
 
-  // 2. Dashboard live updates.
+  // 2. Dashboard live updates: rows on the page change in place; a job the page does not
+  // show yet (started elsewhere: another tab, the API) brings the server's fresh list.
   function startUserStream() {
     const el = $("[data-user-stream]");
     if (!el || !el.dataset.userStream || typeof EventSource !== "function") return;
@@ -95,13 +96,50 @@
       const ev = parse(msg.data);
       if (!ev || ev.id == null) return;
       const id = String(ev.id);
-      const row = $$("tr[data-job-id]").find((r) => r.dataset.jobId === id);
-      if (!row) return;
+      const row = $$("tr[data-job-id]", el).find((r) => r.dataset.jobId === id);
+      if (!row) {
+        // Once a fresh list still lacks it, it is an older job off this page: let it be.
+        if (!offPage.has(id)) refreshJobList(el, id);
+        return;
+      }
       const v = newer(ev, versions.has(id) ? versions.get(id) : -Infinity);
       if (v === null) return;
       versions.set(id, v);
       applyJob(row, ev);
     });
+  }
+
+  // Replaces the stream's section with the server's current rendering, at most one
+  // fetch at a time (events arriving meanwhile ask for one more).
+  let listFetch = null, listAgain = false;
+  const offPage = new Set(), asked = new Set();
+  async function refreshJobList(el, id) {
+    asked.add(id);
+    if (listFetch) { listAgain = true; return; }
+    listFetch = (async () => {
+      try {
+        const res = await fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+        if (!res.ok) return;
+        const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+        const next = doc.querySelector("[data-user-stream]");
+        if (!next) return;
+        // Keep the live stream: swap the contents, not the element that owns it.
+        el.replaceChildren(...Array.from(next.childNodes, (n) => document.importNode(n, true)));
+        updateTimes();
+        const shown = new Set($$("tr[data-job-id]", el).map((r) => r.dataset.jobId));
+        for (const a of asked) if (!shown.has(a)) offPage.add(a);
+        asked.clear();
+      } catch {
+        // Network trouble: the next event or a reload brings the list.
+      }
+    })();
+    await listFetch;
+    listFetch = null;
+    if (listAgain) {
+      listAgain = false;
+      const next = asked.values().next();
+      if (!next.done) refreshJobList(el, next.value);
+    }
   }
 
   // 3. Drag-and-drop upload.

@@ -235,24 +235,13 @@ async fn other_users_get_404_non_admins_403_and_anonymous_callers_sign_in_or_401
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "bad token {m} {p}");
     }
-    let anon_grpc = Client::connect(app.grpc_addr, None).await;
-    assert_eq!(
-        anon_grpc.get(&job).await.unwrap_err().code(),
-        tonic::Code::Unauthenticated
-    );
-    assert_eq!(
-        anon_grpc.get_file(&file).await.unwrap_err().code(),
-        tonic::Code::Unauthenticated
-    );
-    assert_eq!(
-        anon_grpc.list_files().await.unwrap_err().code(),
-        tonic::Code::Unauthenticated
-    );
-    let bad = Client::connect(app.grpc_addr, Some("fk_not-a-token")).await;
-    assert_eq!(
-        bad.download(&file).await.unwrap_err().code(),
-        tonic::Code::Unauthenticated
-    );
+    // Every gRPC method, without a token and with one that is not valid.
+    for caller in [
+        Client::connect(app.grpc_addr, None).await,
+        Client::connect(app.grpc_addr, Some("fk_not-a-token")).await,
+    ] {
+        every_grpc_method_is_unauthenticated(&caller, &file, &job).await;
+    }
 
     // Nothing changed for ann.
     assert_eq!(
@@ -275,4 +264,69 @@ async fn other_users_get_404_non_admins_403_and_anonymous_callers_sign_in_or_401
         "ann's token is not revoked"
     );
     app.stop().await;
+}
+
+/// Calls each method of Files, Jobs and Admin on `c`, expecting UNAUTHENTICATED from all.
+async fn every_grpc_method_is_unauthenticated(c: &Client, file: &str, job: &str) {
+    use tonic::Code::Unauthenticated;
+    let (mut files, mut jobs, mut admin) = (c.files.clone(), c.jobs.clone(), c.admin.clone());
+    let answers = vec![
+        ("UploadFile", c.upload("x.txt", b"x").await.map(drop)),
+        ("DownloadFile", c.download(file).await.map(drop)),
+        ("GetFile", c.get_file(file).await.map(drop)),
+        ("ListFiles", c.list_files().await.map(drop)),
+        (
+            "DeleteFile",
+            files
+                .delete_file(pb::DeleteFileRequest { id: file.into() })
+                .await
+                .map(drop),
+        ),
+        (
+            "SubmitJob",
+            jobs.submit_job(pb::SubmitJobRequest {
+                input_file_ids: vec![file.into()],
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        ),
+        ("GetJob", c.get(job).await.map(drop)),
+        ("ListJobs", c.list_jobs(Default::default()).await.map(drop)),
+        (
+            "CancelJob",
+            jobs.cancel_job(pb::CancelJobRequest { id: job.into() })
+                .await
+                .map(drop),
+        ),
+        (
+            "RetryJob",
+            jobs.retry_job(pb::RetryJobRequest { id: job.into() })
+                .await
+                .map(drop),
+        ),
+        (
+            "WatchJob",
+            jobs.watch_job(pb::WatchJobRequest { id: job.into() })
+                .await
+                .map(drop),
+        ),
+        (
+            "WatchJobs",
+            jobs.watch_jobs(pb::WatchJobsRequest::default())
+                .await
+                .map(drop),
+        ),
+        (
+            "GetOverview",
+            admin
+                .get_overview(pb::GetOverviewRequest {})
+                .await
+                .map(drop),
+        ),
+    ];
+    for (method, r) in answers {
+        let code = r.err().map(|s| s.code());
+        assert_eq!(code, Some(Unauthenticated), "{method}");
+    }
 }

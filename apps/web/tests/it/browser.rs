@@ -3,7 +3,7 @@
 //! progress without reloading, drag-and-drop markup present) and once without (form
 //! posts and reloads only).
 
-use crate::support::{DEADLINE, TestApp, test_jpeg};
+use crate::support::{Client, DEADLINE, TestApp, sleep_params, submit, test_jpeg};
 use forklift_rpc::v1 as pb;
 use forklift_testkit::browser::{Browser, BrowserOptions};
 
@@ -192,6 +192,59 @@ async fn with_javascript_progress_is_live_and_the_result_downloads() {
     link.click().await.unwrap();
     let got = b.wait_for_download("jpg").await.unwrap();
     check_download(&got);
+
+    // The dashboard follows the user's jobs live — a job started elsewhere (here over
+    // the API) appears on it without a reload.
+    b.goto(&format!("{base}/dashboard")).await.unwrap();
+    b.wait_for("body[data-live=on]").await.unwrap();
+    b.execute("window.__forkliftMark = 43; return true;", vec![])
+        .await
+        .unwrap();
+    let (user, _) = app
+        .store
+        .credentials("js@example.com")
+        .await
+        .unwrap()
+        .expect("the account");
+    let (token, hash) = forklift_engine::auth::new_token();
+    app.store
+        .create_api_token(user.id, "elsewhere", &hash)
+        .await
+        .unwrap();
+    let api = Client::connect(app.grpc_addr, Some(&token)).await;
+    let job = api.submit(submit(sleep_params(1), &[])).await.unwrap();
+    b.wait_for(&format!("tr[data-job-id='{}']", job.id))
+        .await
+        .unwrap();
+    b.wait_for_text(
+        &format!("tr[data-job-id='{}'] [data-field=state]", job.id),
+        "succeeded",
+    )
+    .await
+    .unwrap();
+    let mark = b
+        .execute("return window.__forkliftMark === 43;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        mark,
+        serde_json::json!(true),
+        "the dashboard was not reloaded"
+    );
+
+    // A file dropped on the drop zone is uploaded (the drop is dispatched by script:
+    // WebDriver cannot drag files from the desktop).
+    b.execute(
+        "const dt = new DataTransfer();
+         dt.items.add(new File(['a,b\\n1,2\\n'], 'dropped.csv', { type: 'text/csv' }));
+         const zone = document.querySelector('form[data-dropzone] .dropzone');
+         zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+         return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.wait_for_text("h1", "dropped.csv").await.unwrap();
     b.quit().await.unwrap();
     app.stop().await;
 }

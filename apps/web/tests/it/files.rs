@@ -37,6 +37,30 @@ async fn uploads_over_the_limit_and_bad_names_are_refused() {
     assert!(err.message().contains("upload limit"), "{}", err.message());
     let err = c.upload("../etc/passwd", b"x").await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+
+    // A client that gives up mid-upload ends its stream with a message without data:
+    // what arrived is refused, not stored as a shorter file.
+    let msgs = vec![
+        pb::UploadFileRequest {
+            data: Some(pb::upload_file_request::Data::Metadata(pb::FileMetadata {
+                name: "half.bin".into(),
+                content_type: String::new(),
+            })),
+        },
+        pb::UploadFileRequest {
+            data: Some(pb::upload_file_request::Data::Chunk(vec![1u8; 1000])),
+        },
+        pb::UploadFileRequest { data: None },
+    ];
+    let err = c
+        .files
+        .clone()
+        .upload_file(futures::stream::iter(msgs))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("abandoned"), "{}", err.message());
+
     let list = c.list_files().await.unwrap();
     assert!(list.is_empty(), "nothing stored");
     app.stop().await;

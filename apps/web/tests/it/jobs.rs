@@ -328,5 +328,40 @@ async fn service_credentials_act_for_the_named_user_only() {
         forged.get(&job.id).await.unwrap_err().code(),
         Code::Unauthenticated
     );
+    let forged = Client::connect_with(
+        app.grpc_addr,
+        &[
+            ("x-forklift-user", user.to_string()),
+            ("x-forklift-role", "admin".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        forged.get(&owner.id).await.unwrap_err().code(),
+        Code::Unauthenticated,
+        "nor is a role"
+    );
+
+    // With the secret, the caller may say the role it has checked (the web app does,
+    // so the service need not look the account up again): an admin sees every job,
+    // a user only theirs, and a role that is neither is refused.
+    let with_role = |role: &str| {
+        let mut md = service("s3cret-service-token", user.to_string());
+        md.push(("x-forklift-role", role.to_owned()));
+        md
+    };
+    let as_admin = Client::connect_with(app.grpc_addr, &with_role("admin")).await;
+    assert_eq!(as_admin.get(&owner.id).await.unwrap().id, owner.id);
+    let as_plain = Client::connect_with(app.grpc_addr, &with_role("user")).await;
+    assert_eq!(
+        as_plain.get(&owner.id).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    assert_eq!(as_plain.get(&job.id).await.unwrap().id, job.id);
+    let odd = Client::connect_with(app.grpc_addr, &with_role("root")).await;
+    assert_eq!(
+        odd.get(&job.id).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
     app.stop().await;
 }

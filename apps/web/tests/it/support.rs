@@ -414,9 +414,14 @@ impl TestApp {
         let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (http_addr, grpc_addr) = (http.local_addr().unwrap(), grpc.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut started = app.workers_started();
         let task = tokio::spawn(forklift_web::serve(app, http, Some(grpc), async {
             rx.await.ok();
         }));
+        tokio::time::timeout(DEADLINE, started.wait_for(|s| *s))
+            .await
+            .expect("the workers start")
+            .expect("the app runs");
         let client = Client::connect(grpc_addr, Some(token.trim())).await;
         Self {
             grpc_addr,
@@ -430,10 +435,11 @@ impl TestApp {
 }
 
 /// Flags only the web app knows; in extracted mode the jobs service gets the rest.
-const WEB_ONLY: [&str; 3] = [
+const WEB_ONLY: [&str; 4] = [
     "--signin-attempts",
     "--submit-per-minute",
     "--secure-cookies",
+    "--public-url",
 ];
 
 /// Splits flags into (common, web-only).

@@ -2,7 +2,7 @@
 //! accounts and sessions, CSRF, rate limits, uploads, downloads, live events, the
 //! JSON API and its OpenAPI document, and the authorization matrix.
 
-use crate::support::{Client, DEADLINE, TestApp, test_jpeg};
+use crate::support::{Client, DEADLINE, TestApp, sleep_params, submit, test_jpeg};
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION};
 use serde_json::{Value, json};
@@ -286,7 +286,7 @@ fn redaction_keeps_structure() {
 
 #[tokio::test]
 async fn the_main_pages_render_as_their_snapshots() {
-    let app = TestApp::start().await;
+    let app = TestApp::start_with(&["--public-url", "https://forklift.example.com/"]).await;
     let web = Web::new(app.http_addr);
 
     let landing = web.get("/").await;
@@ -302,6 +302,8 @@ async fn the_main_pages_render_as_their_snapshots() {
     );
     assert!(!csp.contains("unsafe-inline"));
     assert_eq!(landing.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(landing.headers()["x-frame-options"], "DENY");
+    assert_eq!(landing.headers()["referrer-policy"], "same-origin");
     assert!(landing.headers().contains_key("x-request-id"));
     assert!(
         landing.headers().get("set-cookie").is_none(),
@@ -309,7 +311,26 @@ async fn the_main_pages_render_as_their_snapshots() {
     );
     let landing = landing.text().await.unwrap();
     assert!(landing.contains("<meta property=\"og:title\""));
-    assert!(!landing.contains("<script>"), "no inline script");
+    assert!(
+        landing.contains(r#"<meta property="og:url" content="https://forklift.example.com/">"#)
+    );
+    let image = landing
+        .split(r#"<meta property="og:image" content="https://forklift.example.com"#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("an absolute og:image on the public URL");
+    let picture = web.get(image).await;
+    assert_eq!(picture.status(), StatusCode::OK, "{image}");
+    assert_eq!(picture.headers()["content-type"], "image/png");
+    let picture = image::load_from_memory(&picture.bytes().await.unwrap()).unwrap();
+    assert_eq!((picture.width(), picture.height()), (1200, 630));
+    for tag in landing.split("<script").skip(1) {
+        let tag = &tag[..tag.find('>').unwrap()];
+        assert!(
+            tag.contains(" src=\"/static/"),
+            "only our own script files: <script{tag}>"
+        );
+    }
     snapshot("landing", &landing);
     snapshot("signup", &web.text("/signup").await);
     snapshot("signin", &web.text("/signin").await);
@@ -327,6 +348,7 @@ async fn the_main_pages_render_as_their_snapshots() {
     snapshot("job-succeeded", &web.text(&format!("/jobs/{job}")).await);
     snapshot("dashboard", &web.text("/dashboard").await);
     snapshot("jobs", &web.text("/jobs").await);
+    snapshot("files", &web.text("/files").await);
     snapshot("tokens", &web.text("/tokens").await);
     snapshot(
         "not-found",
@@ -547,6 +569,56 @@ async fn forms_need_their_csrf_token_sign_ins_are_limited_and_sign_out_ends_the_
     );
     let jobs = app.store.list_jobs(&Default::default()).await.unwrap();
     assert!(jobs.is_empty(), "no job was started");
+    // Every other form, posted without its token: refused before anything is looked at.
+    let some_id = "01a2024f-6b0d-71a5-b9f3-2f888ad563ad";
+    for (path, fields) in [
+        (
+            "/signup".to_owned(),
+            vec![
+                ("email", "eve@example.com"),
+                ("password", "a long enough password"),
+            ],
+        ),
+        ("/signout".to_owned(), vec![]),
+        (format!("/jobs/{some_id}/cancel"), vec![]),
+        (format!("/jobs/{some_id}/retry"), vec![]),
+        ("/tokens".to_owned(), vec![("name", "sneaky")]),
+        (format!("/tokens/{some_id}/revoke"), vec![]),
+    ] {
+        let r = web
+            .http
+            .post(web.url(&path))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "POST {path} without its CSRF token"
+        );
+    }
+    assert_eq!(
+        web.get("/dashboard").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+    assert!(
+        !web.text("/tokens").await.contains("sneaky"),
+        "no token was made"
+    );
+    let eve = Web::new(app.http_addr);
+    let r = eve
+        .post(
+            "/signin",
+            "/signin",
+            &[
+                ("email", "eve@example.com"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "no account was made");
 
     // Bad sign-ins: 401 each, then 429 — even with the right password — with Retry-After.
     let attacker = Web::new(app.http_addr);
@@ -582,6 +654,35 @@ async fn forms_need_their_csrf_token_sign_ins_are_limited_and_sign_out_ends_the_
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Guesses sent all at once get no more tries than guesses sent one by one.
+    let guesses = (0..8).map(|i| {
+        let password = format!("guess {i}");
+        let attacker = &attacker;
+        async move {
+            attacker
+                .post(
+                    "/signin",
+                    "/signin",
+                    &[("email", "carl@example.com"), ("password", &password)],
+                )
+                .await
+                .status()
+        }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let tried = answers
+        .iter()
+        .filter(|&&s| s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(tried, 3, "{answers:?}");
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|&&s| s == StatusCode::TOO_MANY_REQUESTS)
+            .count(),
+        5,
+        "{answers:?}"
+    );
 
     // A copied session cookie stops working once its owner signs out.
     let session = web.cookie("forklift_session").expect("session cookie");
@@ -756,13 +857,59 @@ async fn the_json_api_uploads_submits_watches_downloads_and_pages() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Whatever refuses a request — the JSON extractor, the body limit, the router —
+    // the answer has the API's one error shape.
+    let shape = |r: reqwest::Response, status: StatusCode, code: &'static str| async move {
+        assert_eq!(r.status(), status);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{:?}",
+            r.headers()
+        );
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], code, "{e}");
+        assert!(!e["error"]["message"].as_str().unwrap().is_empty(), "{e}");
+        e
+    };
     let r = api(reqwest::Method::POST, "/api/v1/jobs")
         .body("{not json")
         .header("content-type", "application/json")
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_client_error());
+    let e = shape(r, StatusCode::BAD_REQUEST, "invalid_argument").await;
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("JSON"),
+        "{e}"
+    );
+    let r = api(reqwest::Method::POST, "/api/v1/jobs")
+        .body(r#"{"kind": "image.thumbnail"}"#)
+        .send()
+        .await
+        .unwrap();
+    shape(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let r = api(reqwest::Method::POST, "/api/v1/jobs")
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"kind": "{}"}}"#, "x".repeat(100 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    shape(r, StatusCode::PAYLOAD_TOO_LARGE, "too_large").await;
+    let r = api(reqwest::Method::PUT, "/api/v1/jobs")
+        .send()
+        .await
+        .unwrap();
+    let allow = r.headers().get("allow").cloned();
+    shape(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    assert!(allow.is_some(), "405 keeps its Allow header");
     let r = api(reqwest::Method::GET, "/api/v1/jobs?state=done")
         .send()
         .await
@@ -864,6 +1011,127 @@ async fn the_json_api_uploads_submits_watches_downloads_and_pages() {
         "not_found"
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn owners_see_why_a_job_failed_and_cancel_and_retry_by_form_and_api() {
+    let app = TestApp::start().await;
+    let web = Web::new(app.http_addr);
+    web.signup("olga@example.com", "a long enough password")
+        .await;
+    let token = web.create_token("api").await;
+    let api = |m: reqwest::Method, p: &str| web.http.request(m, web.url(p)).bearer_auth(&token);
+
+    // A failed job's page says why, and offers a retry; the form's retry runs it again.
+    let bad = web
+        .upload("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg".to_vec())
+        .await;
+    let job = web.start_thumbnail(&bad, "20").await;
+    let events = web
+        .events_until_final(&format!("/jobs/{job}/events"), None)
+        .await;
+    assert_eq!(events.last().unwrap()["state"], "failed");
+    let page = web.text(&format!("/jobs/{job}")).await;
+    assert!(page.contains("role=\"alert\""), "the error is shown");
+    let error = events.last().unwrap()["error"].as_str().unwrap().to_owned();
+    assert!(!error.is_empty());
+    assert!(
+        page.contains(&askama_escape(&error)),
+        "the page shows the job's error {error:?}"
+    );
+    assert!(page.contains(&format!("/jobs/{job}/retry")), "a retry form");
+    let r = web
+        .post(&format!("/jobs/{job}"), &format!("/jobs/{job}/retry"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], format!("/jobs/{job}"));
+    let again = web
+        .events_until_final(&format!("/jobs/{job}/events"), None)
+        .await;
+    assert_eq!(again.last().unwrap()["state"], "failed");
+    assert!(
+        again.last().unwrap()["version"].as_u64() > events.last().unwrap()["version"].as_u64(),
+        "ran again: {again:?}"
+    );
+
+    // The same over the JSON API.
+    let r = api(reqwest::Method::POST, &format!("/api/v1/jobs/{job}/retry"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let j: Value = r.json().await.unwrap();
+    assert!(
+        matches!(j["state"].as_str(), Some("queued" | "running" | "failed")),
+        "{j}"
+    );
+
+    // Cancel: a job that waits (far in the future) is cancelled by the page's form ...
+    let submit_sleep = || async {
+        let r = api(reqwest::Method::POST, "/api/v1/jobs")
+            .json(&json!({"kind": "debug.sleep", "params": {"duration_ms": 60000}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+        let j: Value = r.json().await.unwrap();
+        j["id"].as_str().unwrap().to_owned()
+    };
+    let by_form = submit_sleep().await;
+    let page = web.text(&format!("/jobs/{by_form}")).await;
+    assert!(
+        page.contains(&format!("/jobs/{by_form}/cancel")),
+        "a cancel form"
+    );
+    let r = web
+        .post(
+            &format!("/jobs/{by_form}"),
+            &format!("/jobs/{by_form}/cancel"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let end = web
+        .events_until_final(&format!("/jobs/{by_form}/events"), None)
+        .await;
+    assert_eq!(end.last().unwrap()["state"], "cancelled");
+    // ... and one by the API.
+    let by_api = submit_sleep().await;
+    let r = api(
+        reqwest::Method::POST,
+        &format!("/api/v1/jobs/{by_api}/cancel"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let end = web
+        .events_until_final(&format!("/jobs/{by_api}/events"), None)
+        .await;
+    assert_eq!(end.last().unwrap()["state"], "cancelled");
+    let r = api(
+        reqwest::Method::POST,
+        &format!("/api/v1/jobs/{by_api}/cancel"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT, "already cancelled");
+    app.stop().await;
+}
+
+/// Text as askama's HTML escaping writes it.
+fn askama_escape(s: &str) -> String {
+    s.replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
 }
 
 #[tokio::test]
@@ -1031,6 +1299,35 @@ async fn the_user_event_stream_carries_only_my_jobs_and_resumes() {
         .unwrap();
     let replay = read_until(again, |v| v["id"] == ann_job.as_str() && v["final"] == true).await;
     assert_eq!(replay.last().unwrap().1["state"], "succeeded");
+
+    // The id really is where the stream resumes: from a point after every change so far,
+    // an unfinished job is not replayed (a fresh stream would start with it), and the
+    // first event is its next change.
+    let token = ann.create_token("watcher").await;
+    let ann_grpc = Client::connect(app.grpc_addr, Some(&token)).await;
+    let mut waiting = submit(sleep_params(1), &[]);
+    waiting.not_before = Some(prost_types::Timestamp {
+        seconds: 4_000_000_000,
+        nanos: 0,
+    });
+    let waiting = ann_grpc.submit(waiting).await.unwrap();
+    let fresh = read_until(ann.get("/events").await, |v| v["id"] == waiting.id.as_str()).await;
+    let latest: i64 = fresh.last().unwrap().0.parse().unwrap();
+    let resumed = ann
+        .http
+        .get(ann.url("/events"))
+        .header("last-event-id", (latest + 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    ann_grpc.cancel(&waiting.id).await.unwrap();
+    let after = read_until(resumed, |v| v["id"] == waiting.id.as_str()).await;
+    assert_eq!(
+        after.len(),
+        1,
+        "nothing replayed from before the id: {after:?}"
+    );
+    assert_eq!(after[0].1["state"], "cancelled", "{after:?}");
     app.stop().await;
 }
 

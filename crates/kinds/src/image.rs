@@ -4,9 +4,12 @@
 //! Untrusted input is checked before it is decoded: byte size first, then the
 //! dimensions from the header against the pixel limit (so decompression bombs are
 //! refused without allocating), and the decoder runs with an allocation limit.
-//! A JPEG much larger than its thumbnails is decoded at 1/2, 1/4 or 1/8 scale by
-//! the IDCT itself (jpeg-decoder), which skips most of the decoding work; resizing to
-//! the exact output uses fast_image_resize (SIMD convolution, Lanczos3).
+//! A JPEG larger than its thumbnails is decoded at the smallest of 1/8, 1/4 or 1/2
+//! scale that still covers every output, as libvips' shrink-on-load chooses: at 1/8,
+//! a baseline file's pixels are its blocks' DC coefficients (`dc_jpeg`, which skips
+//! the rest of the entropy-coded data); other scales and files go through
+//! jpeg-decoder's scaled IDCT. Resizing to the exact output uses fast_image_resize
+//! (SIMD convolution, Lanczos3); JPEG output is jpeg-encoder's.
 
 use ::image::metadata::Orientation;
 use ::image::{
@@ -364,8 +367,12 @@ fn decode_inner(
     let full = displayed((w, h), orientation);
     if let (ImageFormat::Jpeg, Some((sizes, fit))) = (format, boxes) {
         let size = jpeg_decode_size((w, h), orientation, sizes, fit);
+        let eighth = size == (w.div_ceil(8), h.div_ceil(8));
         if size.0 < w
-            && let Some(mut image) = decode_jpeg_scaled(bytes, size, limits)
+            && let Some(mut image) = eighth
+                .then(|| decode_jpeg_dc(bytes))
+                .flatten()
+                .or_else(|| decode_jpeg_scaled(bytes, size, limits))
         {
             image.apply_orientation(orientation);
             return Ok(Decoded { image, full });
@@ -378,10 +385,10 @@ fn decode_inner(
 
 /// The size a JPEG stored as `stored` pixels is decoded at for thumbnails of `sizes`:
 /// the smallest DCT scale (1/8, 1/4, 1/2, else full size) at which the decoded image
-/// is at least twice every output on both sides. The margin leaves the final Lanczos3
-/// step real detail to filter, so the result looks like a thumbnail of the full image
-/// rather than of a blurred copy. Outputs are compared as displayed: orientations 5-8
-/// swap width and height.
+/// is still at least as large as every output on both sides, as libvips' JPEG
+/// shrink-on-load chooses. The IDCT's reduction averages each block (1/8 is the
+/// block's mean), which is a fair pre-filter; the final Lanczos3 step then does the
+/// rest. Outputs are compared as displayed: orientations 5-8 swap width and height.
 pub fn jpeg_decode_size(
     stored: (u32, u32),
     orientation: Orientation,
@@ -401,7 +408,7 @@ pub fn jpeg_decode_size(
             !sizes.is_empty()
                 && sizes.iter().all(|&size| {
                     let (tw, th, _) = target_dims(display, size, fit);
-                    u64::from(dw) >= 2 * u64::from(tw) && u64::from(dh) >= 2 * u64::from(th)
+                    dw >= tw && dh >= th
                 })
         })
         .unwrap_or(8);
@@ -416,6 +423,19 @@ fn displayed((w, h): (u32, u32), orientation: Orientation) -> (u32, u32) {
         | Orientation::Rotate90FlipH
         | Orientation::Rotate270FlipH => (h, w),
         _ => (w, h),
+    }
+}
+
+/// Decodes a baseline JPEG at 1/8 scale from its DC coefficients ([`dc_jpeg`]),
+/// orientation not applied. `None` for a file that module does not handle, and for
+/// one it panics on: the other decoders then get the file.
+fn decode_jpeg_dc(bytes: &[u8]) -> Option<DynamicImage> {
+    match std::panic::catch_unwind(|| dc_jpeg::decode(bytes)) {
+        Ok(image) => image,
+        Err(_) => {
+            tracing::warn!("the DC-only JPEG decoder panicked, decoding another way");
+            None
+        }
     }
 }
 
@@ -499,6 +519,13 @@ pub fn jpeg_is_complete(b: &[u8]) -> bool {
                     // Entropy-coded data: runs to the next marker that is not a stuffed
                     // zero or a restart marker.
                     loop {
+                        // Sixteen bytes at a time while none is 0xFF (a comparison the
+                        // compiler vectorises): entropy-coded data is mostly such runs.
+                        while let Some(chunk) = b.get(i..i + 16)
+                            && !chunk.iter().fold(false, |any, &x| any | (x == 0xFF))
+                        {
+                            i += 16;
+                        }
                         if i + 1 >= b.len() {
                             return false;
                         }
@@ -589,9 +616,20 @@ pub fn encode(img: DynamicImage, format: Format, quality: u8) -> Result<Vec<u8>,
     match format {
         Format::Jpeg => {
             let rgb = flatten_on_white(img);
-            ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100))
-                .write_image(rgb.as_raw(), w, h, ::image::ExtendedColorType::Rgb8)
-                .map_err(err)?;
+            let (Ok(w), Ok(h)) = (u16::try_from(w), u16::try_from(h)) else {
+                return Err(JobError::permanent(format!(
+                    "a JPEG cannot be {w}×{h}: at most 65535 pixels a side"
+                )));
+            };
+            // jpeg-encoder: about three times as fast as image's encoder. Below quality
+            // 90 it subsamples chroma 2×2 (4:2:0, as libjpeg and libvips do by default);
+            // averaging each 2×2 block, not taking its top-left pixel, keeps colour
+            // edges clean.
+            let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+            encoder.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
+            encoder
+                .encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+                .map_err(|e| JobError::permanent(format!("encoding the thumbnail failed: {e}")))?;
         }
         Format::Png => {
             let color = img.color().into();
@@ -627,6 +665,631 @@ fn flatten_on_white(img: DynamicImage) -> RgbImage {
         }
     }
     rgb
+}
+
+/// JPEG decoding at 1/8 scale from the DC coefficients alone, for baseline
+/// (sequential, Huffman-coded, 8-bit) greyscale and YCbCr files.
+///
+/// At 1/8 scale the IDCT of a block is its DC coefficient, so only the DC values are
+/// needed: the AC coefficients are still Huffman-decoded (the bit stream cannot be
+/// walked otherwise) but only skipped — never stored, dequantised or transformed —
+/// and the output is written straight into one buffer. Chroma planes at a lower
+/// resolution are upsampled by linear interpolation between block centres (as
+/// libjpeg's "fancy" upsampling does), then converted with JFIF's YCbCr equations.
+///
+/// Anything else — progressive, arithmetic-coded, 12-bit, CMYK or RGB-coded files,
+/// multi-scan sequential files, a scan that ends early, a bad Huffman code — answers
+/// `None`, and the caller decodes the file another way.
+mod dc_jpeg {
+    use ::image::{DynamicImage, GrayImage, RgbImage};
+
+    /// Bits looked up at once: codes this long or shorter, with their magnitude bits,
+    /// resolve in one table read.
+    const LUT_BITS: u32 = 10;
+
+    /// A Huffman table as canonical codes (`maxcode`, `valptr`) and a lookup table.
+    struct Huffman {
+        values: Vec<u8>,
+        /// Per code length 1..=16 (index 0 unused): the largest code, or -1.
+        maxcode: [i32; 18],
+        /// Per code length: index in `values` of the first code minus that code.
+        valptr: [i32; 17],
+        /// Indexed by the next `LUT_BITS` bits: code length << 8 | symbol, 0 when the
+        /// code is longer.
+        lut: Box<[u16; 1 << LUT_BITS]>,
+    }
+
+    impl Huffman {
+        /// Builds a table from a DHT segment's 16 counts and its symbols.
+        fn new(counts: &[u8], values: &[u8]) -> Option<Huffman> {
+            let mut maxcode = [-1i32; 18];
+            let mut valptr = [0i32; 17];
+            let mut lut = Box::new([0u16; 1 << LUT_BITS]);
+            let (mut code, mut k) = (0i32, 0usize);
+            for len in 1..=16u32 {
+                let n = usize::from(counts[len as usize - 1]);
+                valptr[len as usize] = k as i32 - code;
+                for _ in 0..n {
+                    // Canonical codes must fit their length (a malformed table would
+                    // otherwise give codes that overlap).
+                    if code >= 1 << len {
+                        return None;
+                    }
+                    if len <= LUT_BITS {
+                        let shift = LUT_BITS - len;
+                        let first = (code as usize) << shift;
+                        let entry = (len as u16) << 8 | u16::from(values[k]);
+                        lut[first..first + (1 << shift)].fill(entry);
+                    }
+                    code += 1;
+                    k += 1;
+                }
+                if n > 0 {
+                    maxcode[len as usize] = code - 1;
+                }
+                code <<= 1;
+            }
+            maxcode[17] = i32::MAX;
+            Some(Huffman {
+                values: values.to_vec(),
+                maxcode,
+                valptr,
+                lut,
+            })
+        }
+
+        /// The next symbol; `None` for a code the table does not have.
+        #[inline(always)]
+        fn decode(&self, bits: &mut Bits) -> Option<u8> {
+            bits.fill();
+            let entry = self.lut[bits.peek(LUT_BITS) as usize];
+            if entry != 0 {
+                bits.consume(u32::from(entry >> 8));
+                return Some(entry as u8);
+            }
+            let word = bits.peek(16) as i32;
+            for len in LUT_BITS + 1..=16 {
+                let code = word >> (16 - len);
+                if code <= self.maxcode[len as usize] {
+                    bits.consume(len);
+                    let i = usize::try_from(code + self.valptr[len as usize]).ok()?;
+                    return self.values.get(i).copied();
+                }
+            }
+            None
+        }
+    }
+
+    /// A Huffman table for AC coefficients that are only skipped: indexed by the next
+    /// `LUT_BITS` bits, how many bits the code and its magnitude take (low 5 bits) and
+    /// how many coefficients they cover (the rest; 64 for end-of-block); 0 when the
+    /// code and magnitude are longer than `LUT_BITS`.
+    struct AcSkip {
+        huffman: Huffman,
+        lut: Box<[u16; 1 << LUT_BITS]>,
+    }
+
+    impl AcSkip {
+        fn new(huffman: Huffman) -> AcSkip {
+            let mut lut = Box::new([0u16; 1 << LUT_BITS]);
+            for (out, &entry) in lut.iter_mut().zip(huffman.lut.iter()) {
+                *out = {
+                    let (len, rs) = (u32::from(entry >> 8), entry & 0xFF);
+                    let (run, size) = (rs >> 4, rs & 15);
+                    let bits = len + u32::from(size);
+                    if entry == 0 || bits > LUT_BITS {
+                        0
+                    } else {
+                        let advance = match (run, size) {
+                            (0, 0) => 64,
+                            (15, 0) => 16,
+                            // Other runs with no magnitude are not valid baseline codes;
+                            // they end the block as libjpeg treats them.
+                            (_, 0) => 64,
+                            (run, _) => run + 1,
+                        };
+                        advance << 5 | bits as u16
+                    }
+                };
+            }
+            AcSkip { huffman, lut }
+        }
+
+        /// Skips one block's 63 AC coefficients.
+        #[inline(always)]
+        fn skip_block(&self, bits: &mut Bits) -> Option<()> {
+            let mut k = 1u32;
+            while k < 64 {
+                bits.fill();
+                let entry = self.lut[bits.peek(LUT_BITS) as usize];
+                if entry != 0 {
+                    bits.consume(u32::from(entry & 31));
+                    k += u32::from(entry >> 5);
+                    continue;
+                }
+                let rs = self.huffman.decode(bits)?;
+                let (run, size) = (u32::from(rs >> 4), u32::from(rs & 15));
+                if size == 0 {
+                    if run != 15 {
+                        break;
+                    }
+                    k += 16;
+                } else {
+                    bits.fill();
+                    bits.consume(size);
+                    k += run + 1;
+                }
+            }
+            Some(())
+        }
+    }
+
+    /// Entropy-coded data read most significant bit first, with stuffed zero bytes
+    /// removed. At a marker it stops and feeds zero bits, counting them, so that a
+    /// scan that ends early can be told apart from one that ends exactly.
+    #[derive(Clone, Copy)]
+    struct Bits<'a> {
+        data: &'a [u8],
+        pos: usize,
+        /// The next bits, aligned to the top.
+        buf: u64,
+        /// How many bits of `buf` are valid.
+        n: u32,
+        /// Zero bits fed since a marker (or the end of the data) was reached.
+        padding: u32,
+        at_marker: bool,
+    }
+
+    impl<'a> Bits<'a> {
+        fn new(data: &'a [u8], pos: usize) -> Bits<'a> {
+            Bits {
+                data,
+                pos,
+                buf: 0,
+                n: 0,
+                padding: 0,
+                at_marker: false,
+            }
+        }
+
+        /// Tops the buffer up to at least 57 bits: a Huffman code and its magnitude
+        /// take at most 32.
+        #[inline(always)]
+        fn fill(&mut self) {
+            if self.n > 32 {
+                return;
+            }
+            // Fast path: eight bytes with no 0xFF among them (so neither a stuffed
+            // byte nor a marker) go in at once, as many whole bytes as fit.
+            if !self.at_marker
+                && let Some(chunk) = self.data.get(self.pos..self.pos + 8)
+            {
+                let word = u64::from_be_bytes(chunk.try_into().expect("eight bytes"));
+                let inverted = !word;
+                let has_ff = inverted.wrapping_sub(0x0101_0101_0101_0101)
+                    & !inverted
+                    & 0x8080_8080_8080_8080
+                    != 0;
+                if !has_ff {
+                    let bytes = (64 - self.n) / 8;
+                    let bits = bytes * 8;
+                    self.buf |= (word >> (64 - bits)) << (64 - self.n - bits);
+                    self.n += bits;
+                    self.pos += bytes as usize;
+                    return;
+                }
+            }
+            *self = self.fill_bytewise();
+        }
+
+        /// `fill` a byte at a time, near a 0xFF byte. By value, so that the caller's
+        /// bit buffer can stay in registers.
+        #[cold]
+        #[inline(never)]
+        fn fill_bytewise(mut self) -> Self {
+            while self.n <= 56 {
+                let byte = self.next_byte();
+                self.buf |= u64::from(byte) << (56 - self.n);
+                self.n += 8;
+            }
+            self
+        }
+
+        fn next_byte(&mut self) -> u8 {
+            if !self.at_marker {
+                match self.data.get(self.pos) {
+                    Some(0xFF) if self.data.get(self.pos + 1) == Some(&0) => {
+                        self.pos += 2;
+                        return 0xFF;
+                    }
+                    Some(0xFF) | None => self.at_marker = true,
+                    Some(&b) => {
+                        self.pos += 1;
+                        return b;
+                    }
+                }
+            }
+            self.padding += 8;
+            0
+        }
+
+        #[inline(always)]
+        fn peek(&self, bits: u32) -> u64 {
+            self.buf >> (64 - bits)
+        }
+
+        #[inline(always)]
+        fn consume(&mut self, bits: u32) {
+            self.buf <<= bits;
+            self.n = self.n.saturating_sub(bits);
+        }
+
+        /// A magnitude of `size` bits (F.2.2.1's EXTEND); `fill` must have run.
+        #[inline(always)]
+        fn receive_extend(&mut self, size: u32) -> i32 {
+            if size == 0 {
+                return 0;
+            }
+            let v = self.peek(size) as i32;
+            self.consume(size);
+            if v < 1 << (size - 1) {
+                v - (1 << size) + 1
+            } else {
+                v
+            }
+        }
+
+        /// Whether bits were used that the data did not have.
+        fn overran(&self) -> bool {
+            self.n < self.padding
+        }
+
+        /// At a restart interval's end: drops the rest of the byte, then expects
+        /// restart marker `index` (0-7).
+        fn restart(mut self, index: u8) -> Option<Self> {
+            if self.overran() {
+                return None;
+            }
+            // What is still buffered must be the fill bits of the interval's last byte
+            // (and zeros fed at the marker): whole bytes left over mean the data and
+            // the restart interval disagree. Bytes only ever enter the buffer from
+            // before the marker, so `pos` is at it (or at its fill bytes).
+            if self.n - self.padding >= 8 {
+                return None;
+            }
+            while self.data.get(self.pos) == Some(&0xFF)
+                && self.data.get(self.pos + 1) == Some(&0xFF)
+            {
+                self.pos += 1;
+            }
+            if self.data.get(self.pos) != Some(&0xFF)
+                || self.data.get(self.pos + 1) != Some(&(0xD0 + index))
+            {
+                return None;
+            }
+            Some(Bits::new(self.data, self.pos + 2))
+        }
+    }
+
+    struct Component {
+        id: u8,
+        h: usize,
+        v: usize,
+        quant: usize,
+    }
+
+    /// Decodes `jpeg` at 1/8 scale: `ceil(width / 8)` × `ceil(height / 8)` pixels,
+    /// greyscale or RGB, orientation not applied.
+    pub(super) fn decode(jpeg: &[u8]) -> Option<DynamicImage> {
+        if !jpeg.starts_with(&[0xFF, 0xD8]) {
+            return None;
+        }
+        let mut quant_dc = [None::<u16>; 4];
+        let mut dc_tables: [Option<Huffman>; 4] = Default::default();
+        let mut ac_tables: [Option<AcSkip>; 4] = Default::default();
+        let mut frame: Option<(usize, usize, Vec<Component>)> = None;
+        let (mut restart_interval, mut jfif, mut adobe_transform) = (0usize, false, None);
+        let mut i = 2;
+        loop {
+            if *jpeg.get(i)? != 0xFF {
+                return None;
+            }
+            while *jpeg.get(i)? == 0xFF {
+                i += 1;
+            }
+            let marker = jpeg[i];
+            i += 1;
+            if matches!(marker, 0x01 | 0xD0..=0xD7) {
+                continue;
+            }
+            let len = usize::from(u16::from_be_bytes([*jpeg.get(i)?, *jpeg.get(i + 1)?]));
+            if len < 2 {
+                return None;
+            }
+            let seg = jpeg.get(i + 2..i + len)?;
+            match marker {
+                // Baseline and extended sequential, Huffman-coded.
+                0xC0 | 0xC1 => {
+                    let (&precision, rest) = seg.split_first()?;
+                    let height = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+                    let width = usize::from(u16::from_be_bytes([*rest.get(2)?, *rest.get(3)?]));
+                    let count = usize::from(*rest.get(4)?);
+                    if precision != 8 || width == 0 || height == 0 || !(count == 1 || count == 3) {
+                        return None;
+                    }
+                    let mut components = Vec::new();
+                    for c in rest.get(5..5 + 3 * count)?.chunks_exact(3) {
+                        let (h, v) = (usize::from(c[1] >> 4), usize::from(c[1] & 15));
+                        if !(1..=4).contains(&h) || !(1..=4).contains(&v) || c[2] > 3 {
+                            return None;
+                        }
+                        components.push(Component {
+                            id: c[0],
+                            h,
+                            v,
+                            quant: usize::from(c[2]),
+                        });
+                    }
+                    if count == 1 {
+                        // A lone component's scan is not interleaved: one block per MCU.
+                        components[0].h = 1;
+                        components[0].v = 1;
+                    }
+                    frame = Some((width, height, components));
+                }
+                // Progressive, lossless, hierarchical, arithmetic-coded: not here.
+                0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return None,
+                0xC4 => {
+                    let mut seg = seg;
+                    while let Some((&class_id, rest)) = seg.split_first() {
+                        let counts = rest.get(..16)?;
+                        let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+                        let values = rest.get(16..16 + total)?;
+                        let table = Huffman::new(counts, values)?;
+                        let id = usize::from(class_id & 15);
+                        match (class_id >> 4, id) {
+                            (0, 0..=3) => dc_tables[id] = Some(table),
+                            (1, 0..=3) => ac_tables[id] = Some(AcSkip::new(table)),
+                            _ => return None,
+                        }
+                        seg = &rest[16 + total..];
+                    }
+                }
+                0xDB => {
+                    let mut seg = seg;
+                    while let Some((&pq_tq, rest)) = seg.split_first() {
+                        let id = usize::from(pq_tq & 15);
+                        let (dc, size) = match pq_tq >> 4 {
+                            0 => (u16::from(*rest.first()?), 64),
+                            1 => (u16::from_be_bytes([*rest.first()?, *rest.get(1)?]), 128),
+                            _ => return None,
+                        };
+                        *quant_dc.get_mut(id)? = Some(dc);
+                        seg = rest.get(size..)?;
+                    }
+                }
+                0xDD => {
+                    restart_interval =
+                        usize::from(u16::from_be_bytes([*seg.first()?, *seg.get(1)?]))
+                }
+                0xE0 if seg.starts_with(b"JFIF\0") => jfif = true,
+                0xEE if seg.starts_with(b"Adobe") => adobe_transform = Some(*seg.get(11)?),
+                0xDA => {
+                    let (width, height, components) = frame?;
+                    if components.len() == 3 {
+                        let ids = (components[0].id, components[1].id, components[2].id);
+                        // RGB and big-gamut variants by component ids; Adobe's "no
+                        // transform" means RGB unless JFIF says YCbCr.
+                        if matches!(ids, (82, 71, 66) | (1, 34, 35) | (114, 103, 98))
+                            || (!jfif && adobe_transform.is_some_and(|t| t != 1))
+                        {
+                            return None;
+                        }
+                    }
+                    return scan(
+                        jpeg,
+                        i + len,
+                        seg,
+                        width,
+                        height,
+                        &components,
+                        &quant_dc,
+                        &dc_tables,
+                        &ac_tables,
+                        restart_interval,
+                    );
+                }
+                0xD9 => return None,
+                _ => {}
+            }
+            i += len;
+        }
+    }
+
+    /// Decodes the frame's one scan, whose header is `header` and whose data starts at
+    /// `start`.
+    #[allow(clippy::too_many_arguments)]
+    fn scan(
+        jpeg: &[u8],
+        start: usize,
+        header: &[u8],
+        width: usize,
+        height: usize,
+        components: &[Component],
+        quant_dc: &[Option<u16>; 4],
+        dc_tables: &[Option<Huffman>; 4],
+        ac_tables: &[Option<AcSkip>; 4],
+        restart_interval: usize,
+    ) -> Option<DynamicImage> {
+        let (&count, rest) = header.split_first()?;
+        if usize::from(count) != components.len() {
+            return None;
+        }
+        let tail = rest.get(2 * components.len()..2 * components.len() + 3)?;
+        if tail != [0, 63, 0] {
+            return None;
+        }
+        let hmax = components.iter().map(|c| c.h).max()?;
+        let vmax = components.iter().map(|c| c.v).max()?;
+        if components
+            .iter()
+            .any(|c| hmax % c.h != 0 || vmax % c.v != 0)
+        {
+            return None;
+        }
+        let (mcus_x, mcus_y) = (width.div_ceil(8 * hmax), height.div_ceil(8 * vmax));
+        // Per component in scan order: its tables, DC quantiser and plane (one value per
+        // block, the MCU grid's whole width).
+        struct Plane<'t> {
+            dc: &'t Huffman,
+            ac: &'t AcSkip,
+            quant: i32,
+            h: usize,
+            v: usize,
+            stride: usize,
+            pixels: Vec<u8>,
+            frame_index: usize,
+        }
+        let mut planes = Vec::with_capacity(components.len());
+        for sel in rest.chunks_exact(2).take(components.len()) {
+            let frame_index = components.iter().position(|c| c.id == sel[0])?;
+            let c = &components[frame_index];
+            let stride = mcus_x * c.h;
+            planes.push(Plane {
+                dc: dc_tables.get(usize::from(sel[1] >> 4))?.as_ref()?,
+                ac: ac_tables.get(usize::from(sel[1] & 15))?.as_ref()?,
+                quant: i32::from((*quant_dc.get(c.quant)?)?),
+                h: c.h,
+                v: c.v,
+                stride,
+                pixels: vec![0; stride * mcus_y * c.v],
+                frame_index,
+            });
+        }
+        let mut seen = [false; 3];
+        for p in &planes {
+            if std::mem::replace(&mut seen[p.frame_index], true) {
+                return None;
+            }
+        }
+
+        let mut bits = Bits::new(jpeg, start);
+        let mut pred = [0i32; 3];
+        let (mut mcus_left, mut next_restart) = (restart_interval, 0u8);
+        for my in 0..mcus_y {
+            for mx in 0..mcus_x {
+                if restart_interval > 0 {
+                    if mcus_left == 0 {
+                        bits = bits.restart(next_restart)?;
+                        next_restart = (next_restart + 1) & 7;
+                        pred = [0; 3];
+                        mcus_left = restart_interval;
+                    }
+                    mcus_left -= 1;
+                }
+                for (p, pred) in planes.iter_mut().zip(&mut pred) {
+                    for by in 0..p.v {
+                        let row = (my * p.v + by) * p.stride + mx * p.h;
+                        for bx in 0..p.h {
+                            let size = u32::from(p.dc.decode(&mut bits)?);
+                            if size > 11 {
+                                return None;
+                            }
+                            bits.fill();
+                            *pred = pred.wrapping_add(bits.receive_extend(size));
+                            p.ac.skip_block(&mut bits)?;
+                            // The 1×1 IDCT: the dequantised DC over 8, level-shifted.
+                            let value = ((i64::from(*pred) * i64::from(p.quant) + 4) >> 3) + 128;
+                            p.pixels[row + bx] = value.clamp(0, 255) as u8;
+                        }
+                    }
+                }
+            }
+        }
+        if bits.overran() {
+            return None;
+        }
+
+        let (out_w, out_h) = (width.div_ceil(8), height.div_ceil(8));
+        planes.sort_by_key(|p| p.frame_index);
+        let upsampled: Vec<Vec<u8>> = planes
+            .iter()
+            .map(|p| upsample(&p.pixels, p.stride, hmax / p.h, vmax / p.v, out_w, out_h))
+            .collect();
+        let (w, h) = (u32::try_from(out_w).ok()?, u32::try_from(out_h).ok()?);
+        match upsampled.as_slice() {
+            [y] => GrayImage::from_raw(w, h, y.clone()).map(DynamicImage::ImageLuma8),
+            [y, cb, cr] => {
+                let mut rgb = Vec::with_capacity(out_w * out_h * 3);
+                for ((&y, &cb), &cr) in y.iter().zip(cb).zip(cr) {
+                    rgb.extend_from_slice(&ycbcr_to_rgb(y, cb, cr));
+                }
+                RgbImage::from_raw(w, h, rgb).map(DynamicImage::ImageRgb8)
+            }
+            _ => None,
+        }
+    }
+
+    /// A plane of `stride` columns scaled up by whole factors to `out_w` × `out_h`,
+    /// interpolating linearly between sample centres, edges replicated.
+    fn upsample(
+        plane: &[u8],
+        stride: usize,
+        fx: usize,
+        fy: usize,
+        out_w: usize,
+        out_h: usize,
+    ) -> Vec<u8> {
+        let rows = plane.len() / stride;
+        if fx == 1 && fy == 1 {
+            let mut out = Vec::with_capacity(out_w * out_h);
+            for row in plane.chunks_exact(stride).take(out_h) {
+                out.extend_from_slice(&row[..out_w]);
+            }
+            return out;
+        }
+        // For each output coordinate, the two source samples and the second's weight
+        // in 1/256: output centre x + 1/2 sits at (x + 1/2) / f in source samples.
+        let taps = |f: usize, n: usize, len: usize| -> Vec<(usize, usize, u32)> {
+            (0..n)
+                .map(|x| {
+                    let pos256 = ((2 * x + 1) * 256 / (2 * f)).saturating_sub(128);
+                    let (i, w) = (pos256 / 256, (pos256 % 256) as u32);
+                    (i.min(len - 1), (i + 1).min(len - 1), w)
+                })
+                .collect()
+        };
+        let (xs, ys) = (taps(fx, out_w, stride), taps(fy, out_h, rows));
+        let mut out = Vec::with_capacity(out_w * out_h);
+        let mut line = vec![0u32; stride];
+        for &(y0, y1, wy) in &ys {
+            let (r0, r1) = (
+                &plane[y0 * stride..][..stride],
+                &plane[y1 * stride..][..stride],
+            );
+            for ((l, &a), &b) in line.iter_mut().zip(r0).zip(r1) {
+                *l = u32::from(a) * (256 - wy) + u32::from(b) * wy;
+            }
+            for &(x0, x1, wx) in &xs {
+                let v = line[x0] * (256 - wx) + line[x1] * wx;
+                out.push(((v + (1 << 15)) >> 16) as u8);
+            }
+        }
+        out
+    }
+
+    /// JFIF's YCbCr to RGB in 16-bit fixed point.
+    #[inline]
+    fn ycbcr_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
+        let y = i32::from(y) << 16;
+        let (cb, cr) = (i32::from(cb) - 128, i32::from(cr) - 128);
+        let c = |v: i32| ((v + (1 << 15)) >> 16).clamp(0, 255) as u8;
+        [
+            c(y + 91_881 * cr),
+            c(y - 22_554 * cb - 46_802 * cr),
+            c(y + 116_130 * cb),
+        ]
+    }
 }
 
 #[cfg(test)]
@@ -737,21 +1400,30 @@ mod tests {
     }
 
     #[test]
-    fn jpeg_decode_size_keeps_twice_every_output() {
+    fn jpeg_decode_size_keeps_every_output_covered() {
         let pick = |o, sizes: &[Size], fit| jpeg_decode_size((3000, 2000), o, sizes, fit);
         let up = Orientation::NoTransforms;
-        // 256×171 out: 1/4 scale (750×500) is the smallest at least twice as large.
-        assert_eq!(pick(up, &[size(256, 0)], Fit::Contain), (750, 500));
-        // Displayed as 2000×3000, 256 wide is 256×384 out: 1/4 would be 500 wide.
+        // 256×171 out: 1/8 scale (375×250) is the smallest still as large.
+        assert_eq!(pick(up, &[size(256, 0)], Fit::Contain), (375, 250));
+        assert_eq!(pick(up, &[size(375, 0)], Fit::Contain), (375, 250));
+        assert_eq!(pick(up, &[size(376, 0)], Fit::Contain), (750, 500));
+        // Displayed as 2000×3000, 256 wide is 256×384 out: 1/8 would be 250 wide.
         assert_eq!(
             pick(Orientation::Rotate90, &[size(256, 0)], Fit::Contain),
-            (1500, 1000)
+            (750, 500)
         );
         assert_eq!(pick(up, &[size(100, 100)], Fit::Cover), (375, 250));
-        assert_eq!(pick(up, &[size(400, 100)], Fit::Fill), (1500, 1000));
+        // Contained, 300×300 is 300×200; covered it needs 300 rows.
+        assert_eq!(pick(up, &[size(300, 300)], Fit::Contain), (375, 250));
+        assert_eq!(pick(up, &[size(300, 300)], Fit::Cover), (750, 500));
+        assert_eq!(pick(up, &[size(400, 100)], Fit::Fill), (750, 500));
         // The largest output decides.
         assert_eq!(
             pick(up, &[size(64, 0), size(0, 300)], Fit::Contain),
+            (750, 500)
+        );
+        assert_eq!(
+            pick(up, &[size(64, 0), size(1000, 0)], Fit::Contain),
             (1500, 1000)
         );
         assert_eq!(
@@ -844,11 +1516,13 @@ mod tests {
     fn large_jpegs_decode_scaled_with_the_same_thumbnails() {
         // Odd sides: the scaled image's aspect ratio differs slightly from the full one's.
         let jpeg = jpeg_of(&DynamicImage::ImageRgb8(scene(1601, 1067)));
-        assert_scaled_like_full(&jpeg, &[size(200, 0)], &ALL_FITS, (401, 267));
-        // 96×96 is 96×64 contained, but cover and fill need 192 rows.
-        let sizes = [size(96, 96), size(0, 64)];
+        // 1/8 scale, from the DC coefficients.
+        assert_scaled_like_full(&jpeg, &[size(200, 0)], &ALL_FITS, (201, 134));
+        // 150×150 is 150×100 contained, but cover and fill need 150 rows: 1/4 scale.
+        let sizes = [size(150, 150), size(0, 64)];
         assert_scaled_like_full(&jpeg, &sizes, &[Fit::Contain], (201, 134));
         assert_scaled_like_full(&jpeg, &sizes, &[Fit::Cover, Fit::Fill], (401, 267));
+        assert_scaled_like_full(&jpeg, &[size(700, 0)], &ALL_FITS, (801, 534));
         // Too large an output for any reduction: decoded at full size.
         assert_scaled_like_full(&jpeg, &[size(900, 0)], &ALL_FITS, (1601, 1067));
     }
@@ -865,7 +1539,8 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(scaled.image, DynamicImage::ImageLuma8(_)));
-        assert_scaled_like_full(&jpeg, &[size(100, 0)], &ALL_FITS, (300, 200));
+        assert_scaled_like_full(&jpeg, &[size(100, 0)], &ALL_FITS, (150, 100));
+        assert_scaled_like_full(&jpeg, &[size(200, 0)], &ALL_FITS, (300, 200));
     }
 
     #[test]
@@ -876,7 +1551,10 @@ mod tests {
         enc.set_progressive(true);
         enc.encode(img.as_raw(), 1200, 800, jpeg_encoder::ColorType::Rgb)
             .unwrap();
-        assert_scaled_like_full(&jpeg, &[size(100, 0)], &ALL_FITS, (300, 200));
+        // Not baseline: jpeg-decoder's scaled IDCT decodes it.
+        assert!(dc_jpeg::decode(&jpeg).is_none());
+        assert_scaled_like_full(&jpeg, &[size(100, 0)], &ALL_FITS, (150, 100));
+        assert_scaled_like_full(&jpeg, &[size(200, 0)], &ALL_FITS, (300, 200));
     }
 
     #[test]
@@ -890,7 +1568,168 @@ mod tests {
         jpeg_encoder::Encoder::new(&mut jpeg, 90)
             .encode(&cmyk, 800, 600, jpeg_encoder::ColorType::Cmyk)
             .unwrap();
+        assert!(dc_jpeg::decode(&jpeg).is_none());
         assert_scaled_like_full(&jpeg, &[size(100, 0)], &ALL_FITS, (800, 600));
+    }
+
+    /// A JPEG of `img` from jpeg-encoder: baseline, with these chroma sampling factors
+    /// and restart interval (0 for none).
+    fn baseline_jpeg(
+        img: &RgbImage,
+        sampling: jpeg_encoder::SamplingFactor,
+        restart: u16,
+    ) -> Vec<u8> {
+        let mut jpeg = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+        enc.set_sampling_factor(sampling);
+        if restart > 0 {
+            enc.set_restart_interval(restart);
+        }
+        let (w, h) = (img.width() as u16, img.height() as u16);
+        enc.encode(img.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        jpeg
+    }
+
+    /// jpeg-decoder's 1/8-scale decoding of `jpeg`.
+    fn jpeg_decoder_eighth(jpeg: &[u8]) -> DynamicImage {
+        let mut d = jpeg_decoder::Decoder::new(jpeg);
+        d.read_info().unwrap();
+        d.scale(1, 1).unwrap();
+        let pixels = d.decode().unwrap();
+        let info = d.info().unwrap();
+        let (w, h) = (u32::from(info.width), u32::from(info.height));
+        match info.pixel_format {
+            jpeg_decoder::PixelFormat::L8 => {
+                DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels).unwrap())
+            }
+            _ => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, pixels).unwrap()),
+        }
+    }
+
+    /// The mean of each 8×8 block (partial blocks at the edges: of what is there),
+    /// which is what an IDCT at 1/8 scale gives.
+    fn block_means(img: &DynamicImage) -> DynamicImage {
+        let img = img.to_rgb8();
+        let (w, h) = img.dimensions();
+        DynamicImage::ImageRgb8(RgbImage::from_fn(w.div_ceil(8), h.div_ceil(8), |bx, by| {
+            let (mut sum, mut n) = ([0u32; 3], 0);
+            for y in by * 8..(by * 8 + 8).min(h) {
+                for x in bx * 8..(bx * 8 + 8).min(w) {
+                    let p = img.get_pixel(x, y);
+                    for c in 0..3 {
+                        sum[c] += u32::from(p[c]);
+                    }
+                    n += 1;
+                }
+            }
+            ::image::Rgb(sum.map(|v| ((v + n / 2) / n) as u8))
+        }))
+    }
+
+    #[test]
+    fn dc_decoding_matches_the_scaled_idct() {
+        use jpeg_encoder::SamplingFactor as S;
+        // Odd sides: partial MCUs at the right and bottom edges.
+        let img = scene(1001, 667);
+        let limits = ImageLimits::default();
+        for (sampling, restart) in [
+            (S::F_1_1, 0),
+            (S::F_1_1, 5),
+            (S::F_2_2, 0),
+            (S::F_2_1, 7),
+            (S::F_1_2, 1),
+        ] {
+            let jpeg = baseline_jpeg(&img, sampling, restart);
+            let ours = dc_jpeg::decode(&jpeg).expect("a baseline JPEG");
+            assert_eq!((ours.width(), ours.height()), (126, 84));
+            // jpeg-decoder truncates where libjpeg (and this decoder) round: about half
+            // a level lower on each of Y, Cb and Cr.
+            let diff = mean_abs_diff(&ours, &jpeg_decoder_eighth(&jpeg));
+            assert!(
+                diff < 1.25,
+                "{sampling:?} restart {restart}: mean difference {diff}"
+            );
+            if sampling == S::F_1_1 {
+                // Without subsampled chroma, each pixel is its block's mean.
+                let full = decode(&jpeg, &limits).unwrap().image;
+                let diff = mean_abs_diff(&ours, &block_means(&full));
+                assert!(diff < 0.5, "restart {restart}: mean difference {diff}");
+            }
+            // decode_for takes this path for thumbnails this small.
+            let thumb = decode_for(&jpeg, &limits, &[size(100, 0)], Fit::Contain).unwrap();
+            assert_eq!(thumb.image, ours);
+        }
+        let gray = DynamicImage::ImageRgb8(img.clone()).into_luma8();
+        let jpeg = jpeg_of(&DynamicImage::ImageLuma8(gray));
+        let ours = dc_jpeg::decode(&jpeg).expect("a baseline greyscale JPEG");
+        assert!(matches!(ours, DynamicImage::ImageLuma8(_)));
+        let full = decode(&jpeg, &limits).unwrap().image;
+        let diff = mean_abs_diff(&ours, &block_means(&full));
+        assert!(diff < 0.5, "greyscale: mean difference {diff}");
+        // 4:1:1 is written as one scan per component, which jpeg-decoder handles.
+        let jpeg = baseline_jpeg(&img, S::F_4_1, 0);
+        assert!(dc_jpeg::decode(&jpeg).is_none());
+        let thumb = decode_for(&jpeg, &limits, &[size(100, 0)], Fit::Contain).unwrap();
+        assert_eq!((thumb.image.width(), thumb.image.height()), (126, 84));
+    }
+
+    #[test]
+    fn dc_decoding_refuses_what_it_cannot_read() {
+        let img = scene(160, 96);
+        let jpeg = baseline_jpeg(&img, jpeg_encoder::SamplingFactor::F_2_2, 4);
+        assert!(dc_jpeg::decode(&jpeg).is_some());
+        let sos = jpeg.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
+        let data = sos + 2 + 12;
+        // A scan that stops early (EOI right after half its data) is not padded out.
+        let mut short = jpeg[..data + (jpeg.len() - data) / 2].to_vec();
+        short.extend_from_slice(&[0xFF, 0xD9]);
+        assert!(dc_jpeg::decode(&short).is_none());
+        // Restart markers out of order.
+        let mut swapped = jpeg.clone();
+        let rst = swapped.windows(2).position(|w| w == [0xFF, 0xD0]).unwrap();
+        swapped[rst + 1] = 0xD3;
+        assert!(dc_jpeg::decode(&swapped).is_none());
+        // 12-bit samples.
+        let mut deep = jpeg.clone();
+        let sof = deep.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        deep[sof + 4] = 12;
+        assert!(dc_jpeg::decode(&deep).is_none());
+        // RGB-coded components.
+        let mut rgb = jpeg.clone();
+        for (k, id) in [82, 71, 66].into_iter().enumerate() {
+            rgb[sof + 10 + 3 * k] = id;
+        }
+        let (sof_ids, sos_ids) = (sof + 10, sos + 5);
+        for k in 0..3 {
+            rgb[sos_ids + 2 * k] = rgb[sof_ids + 3 * k];
+        }
+        assert!(dc_jpeg::decode(&rgb).is_none());
+    }
+
+    #[test]
+    fn dc_decoding_survives_corrupt_files() {
+        let img = scene(200, 136);
+        let jpeg = baseline_jpeg(&img, jpeg_encoder::SamplingFactor::F_2_2, 3);
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: usize| {
+            rng ^= rng >> 12;
+            rng ^= rng << 25;
+            rng ^= rng >> 27;
+            (rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+        };
+        // Any answer will do, but no panic (debug builds check arithmetic overflow),
+        // and no hang.
+        for _ in 0..2000 {
+            let mut bad = jpeg.clone();
+            for _ in 0..1 + next(4) {
+                let i = 2 + next(bad.len() - 2);
+                bad[i] = next(256) as u8;
+            }
+            let _ = dc_jpeg::decode(&bad);
+            bad.truncate(next(bad.len()));
+            let _ = dc_jpeg::decode(&bad);
+        }
     }
 
     use forklift_testkit::with_exif_orientation;
@@ -919,8 +1758,9 @@ mod tests {
             }
         });
         let jpeg = with_exif_orientation(&jpeg_of(&DynamicImage::ImageRgb8(img)), 6);
-        // 100 wide as displayed is 100×150 out: 1/4 scale, 300×200 stored.
-        assert_scaled_like_full(&jpeg, &[size(100, 0)], &[Fit::Contain], (200, 300));
+        // 100 wide as displayed is 100×150 out: 1/8 scale, 150×100 stored.
+        assert_scaled_like_full(&jpeg, &[size(100, 0)], &[Fit::Contain], (100, 150));
+        assert_scaled_like_full(&jpeg, &[size(101, 0)], &[Fit::Contain], (200, 300));
         let d = decode_for(
             &jpeg,
             &ImageLimits::default(),

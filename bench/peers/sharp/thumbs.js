@@ -3,10 +3,12 @@
 // resized to 256 px wide (Lanczos3, sharp's default; JPEG shrink-on-load as sharp
 // always does) and encoded as JPEG quality 85.
 //
-// Usage: node thumbs.js <dir> <streams> [--exact-shrink]
+// Usage: node thumbs.js <dir> <streams> [--exact-shrink] [--out <dir>]
 //   streams = 1: one image at a time with sharp.concurrency(1) (run it with
 //   UV_THREADPOOL_SIZE=1 and under `taskset -c 0` for one core);
 //   streams = N: N images in flight, sharp's default libvips threads.
+//   --out <dir>: also writes each thumbnail there under its photo's name, untimed
+//   (for thumbnail_bench's `compare`).
 // Every stream thumbnails every image once (as thumbnail_bench's threads do). Prints
 // one JSON line: images, seconds, images_per_s.
 'use strict';
@@ -38,6 +40,13 @@ async function main() {
   }));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const images = jpegs.length * streams;
+  const out = process.argv.indexOf('--out');
+  if (out > 0) {
+    fs.mkdirSync(process.argv[out + 1], { recursive: true });
+    for (const [i, f] of files.entries()) {
+      fs.writeFileSync(path.join(process.argv[out + 1], f), await thumbnail(jpegs[i]));
+    }
+  }
   console.log(JSON.stringify({
     images, seconds, images_per_s: images / seconds,
     sharp: sharp.versions.sharp, vips: sharp.versions.vips, concurrency: sharp.concurrency(),

@@ -30,9 +30,29 @@ const THUMB: Size = Size {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
-        eprintln!("usage: thumbnail_bench [images] [threads] [full|scaled|both]");
+        eprintln!(
+            "usage: thumbnail_bench [images] [threads] [full|scaled|both]\n       \
+             thumbnail_bench photos <dir> [images]\n       \
+             thumbnail_bench compare <photos dir> <peer thumbnails dir>"
+        );
         std::process::exit(2);
     };
+    if args.get(1).map(String::as_str) == Some("compare") {
+        let (Some(photos), Some(peer)) = (args.get(2), args.get(3)) else {
+            usage()
+        };
+        compare(photos, peer);
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("photos") {
+        let Some(dir) = args.get(2) else { usage() };
+        let images: u64 = match args.get(3) {
+            None => 20,
+            Some(a) => a.parse().unwrap_or_else(|_| usage()),
+        };
+        write_photos(dir, images);
+        return;
+    }
     let number = |i: usize, default: usize| match args.get(i) {
         None => default,
         Some(a) => a.parse().unwrap_or_else(|_| usage()),
@@ -85,6 +105,105 @@ fn main() {
             1000.0 * threads as f64 / per_second
         );
     }
+    if paths.len() == 2 {
+        // How far the scaled path's thumbnails are from the full-size path's, before
+        // JPEG encoding (which would add its own, larger, error to both).
+        let (mut sum, mut worst) = (0.0, 0.0f64);
+        for jpeg in &jpegs {
+            let d = mean_abs_diff(&resized(jpeg, true), &resized(jpeg, false));
+            sum += d;
+            worst = worst.max(d);
+        }
+        eprintln!(
+            "DCT-scaled against full-size thumbnails: mean absolute difference {:.2} \
+             levels (0-255) on average, {worst:.2} at most",
+            sum / jpegs.len() as f64
+        );
+    }
+}
+
+/// A thumbnail before encoding.
+fn resized(jpeg: &[u8], scaled: bool) -> image::RgbImage {
+    let limits = ImageLimits::default();
+    let img = if scaled {
+        decode_for(jpeg, &limits, &[THUMB], Fit::Contain)
+    } else {
+        decode(jpeg, &limits)
+    }
+    .expect("the benchmark's JPEGs decode");
+    resize(&img, THUMB, Fit::Contain)
+        .expect("resizing succeeds")
+        .into_rgb8()
+}
+
+fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| u64::from(x.abs_diff(y)))
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
+/// Compares a peer's thumbnails (`<peer>/photo-<seed>.jpg`, 256 px wide, of the photos
+/// in `<photos>`) and this crate's, both as encoded, with the unencoded full-size
+/// path's thumbnail of the same photo: the mean absolute difference in levels.
+fn compare(photos: &str, peer: &str) {
+    let mut names: Vec<_> = std::fs::read_dir(peer)
+        .expect("the peer's directory")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.ends_with(".jpg").then_some(name)
+        })
+        .collect();
+    names.sort();
+    let (mut ours_scaled, mut ours_full, mut theirs) = (0.0, 0.0, 0.0);
+    for name in &names {
+        let photo = std::fs::read(format!("{photos}/{name}")).expect("the photo");
+        let reference = resized(&photo, false);
+        let decoded = |bytes: &[u8]| image::load_from_memory(bytes).expect("a JPEG").into_rgb8();
+        let encoded = |scaled| {
+            let limits = ImageLimits::default();
+            let img = if scaled {
+                decode_for(&photo, &limits, &[THUMB], Fit::Contain)
+            } else {
+                decode(&photo, &limits)
+            }
+            .expect("the photo decodes");
+            let out = resize(&img, THUMB, Fit::Contain).expect("resizing succeeds");
+            decoded(&encode(out, Format::Jpeg, 85).expect("encoding succeeds"))
+        };
+        ours_scaled += mean_abs_diff(&encoded(true), &reference);
+        ours_full += mean_abs_diff(&encoded(false), &reference);
+        let peer = std::fs::read(format!("{peer}/{name}")).expect("the peer's thumbnail");
+        theirs += mean_abs_diff(&decoded(&peer), &reference);
+    }
+    let n = names.len().max(1) as f64;
+    println!(
+        "mean absolute difference from the full-size decoding's thumbnail before encoding, \
+         over {} images, in levels (0-255):",
+        names.len()
+    );
+    println!("| thumbnail | difference |");
+    println!("|---|---:|");
+    println!(
+        "| Forklift, DCT-scaled, JPEG q85 | {:.2} |",
+        ours_scaled / n
+    );
+    println!("| Forklift, full size, JPEG q85 | {:.2} |", ours_full / n);
+    println!("| peer, JPEG q85 | {:.2} |", theirs / n);
+}
+
+/// Writes the benchmark's inputs as `<dir>/photo-<seed>.jpg`, seeds 0 to `images` - 1:
+/// the same files as bench/grpc-load's `photos`, for peers to thumbnail.
+fn write_photos(dir: &str, images: u64) {
+    std::fs::create_dir_all(dir).expect("create the output directory");
+    for seed in 0..images {
+        std::fs::write(format!("{dir}/photo-{seed}.jpg"), photo_jpeg(seed)).expect("write a photo");
+    }
+    println!("wrote {images} JPEGs to {dir}");
 }
 
 /// One thumbnail, as the kind makes it; returns the encoded size.

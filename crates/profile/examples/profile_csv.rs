@@ -1,7 +1,7 @@
 //! Profiles a CSV file and prints throughput; optionally writes the JSON and HTML reports.
 //!
-//! Usage: `cargo run --release --example profile_csv -- [--threads N] <csv> [report.json]
-//! [report.html]` (default: all cores).
+//! Usage: `cargo run --release --example profile_csv -- [--threads N] [--chunk-kib N] <csv>
+//! [report.json] [report.html]` (default: all cores, 1024 KiB chunks).
 
 use forklift_profile::{ProfileOptions, profile, render_html};
 use std::sync::atomic::AtomicBool;
@@ -10,16 +10,26 @@ use std::time::Instant;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut opts = ProfileOptions::default();
-    if args.first().is_some_and(|a| a == "--threads") {
-        let Some(n) = args.get(1).and_then(|n| n.parse().ok()) else {
-            eprintln!("--threads needs a number");
+    while let Some(flag) = args
+        .first()
+        .filter(|a| *a == "--threads" || *a == "--chunk-kib")
+        .cloned()
+    {
+        let Some(n) = args.get(1).and_then(|n| n.parse::<usize>().ok()) else {
+            eprintln!("{flag} needs a number");
             std::process::exit(2);
         };
-        opts.threads = n;
+        if flag == "--threads" {
+            opts.threads = n;
+        } else {
+            opts.chunk_bytes = n << 10;
+        }
         args.drain(..2);
     }
     let Some(path) = args.first() else {
-        eprintln!("usage: profile_csv [--threads N] <csv> [report.json] [report.html]");
+        eprintln!(
+            "usage: profile_csv [--threads N] [--chunk-kib N] <csv> [report.json] [report.html]"
+        );
         std::process::exit(2);
     };
     let file = std::fs::File::open(path)?;

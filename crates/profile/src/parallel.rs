@@ -1,12 +1,12 @@
 //! Profiling on several threads.
 //!
 //! The calling thread reads the input and cuts it into chunks of about `chunk_bytes` that each
-//! start and end at a record ([`crate::split`] finds the ends), and deals them out in turn to
-//! the workers through bounded queues. Each worker profiles its chunks into column states of
-//! its own and reports, per chunk, its line breaks and counts; the calling thread folds those
-//! reports in file order, so bad rows keep their line numbers, and at the end merges the
-//! workers' column states. Dealing the chunks in a fixed order makes a run reproducible for a
-//! given thread count and chunk size.
+//! start and end at a record ([`crate::split`] finds the ends), and puts them in one bounded
+//! queue that the workers take from as they get free (on a shared machine a worker that is
+//! not scheduled for a while then holds up nobody). Each worker profiles its chunks into
+//! column states of its own and reports, per chunk, its line breaks and counts; the calling
+//! thread folds those reports in file order, so bad rows keep their line numbers, and at the
+//! end merges the workers' column states.
 //!
 //! Memory stays bounded: at most `QUEUE_DEPTH + 2` chunks per worker exist at a time (queued,
 //! in work, on their way back), plus the one being filled. A record so long that no record end
@@ -22,8 +22,9 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
 
-/// Chunks waiting in each worker's queue.
+/// Chunks waiting in the queue, per worker.
 const QUEUE_DEPTH: usize = 2;
 /// Bytes asked of the input per read; progress is reported after each read.
 const READ_BYTES: usize = 256 * 1024;
@@ -72,26 +73,26 @@ pub(crate) fn run<R: Read>(
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let (done_tx, done_rx) = mpsc::channel();
-        let mut queues = Vec::with_capacity(threads);
+        let (queue, chunks) = mpsc::sync_channel(QUEUE_DEPTH * threads);
+        // Only the workers hold the receiving end: should they all leave, sending fails
+        // rather than waiting for ever.
+        let chunks = Arc::new(Mutex::new(chunks));
         let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
-            let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
-            let done_tx = done_tx.clone();
-            let stop = &stop;
-            workers.push(scope.spawn(move || work(rx, done_tx, job, cancel, stop)));
-            queues.push(tx);
+            let (chunks, done_tx, stop) = (chunks.clone(), done_tx.clone(), &stop);
+            workers.push(scope.spawn(move || work(&chunks, done_tx, job, cancel, stop)));
         }
-        drop(done_tx);
+        drop((chunks, done_tx));
         let fed = feed(
             &mut feeder,
-            &queues,
+            &queue,
             &done_rx,
             &mut fold,
             progress,
             reported,
             cancel,
         );
-        drop(queues);
+        drop(queue);
         if fed.is_err() {
             stop.store(true, Ordering::Relaxed);
         }
@@ -140,7 +141,7 @@ pub(crate) fn run<R: Read>(
 #[allow(clippy::type_complexity)]
 fn feed<R: Read>(
     feeder: &mut Feeder<R>,
-    queues: &[SyncSender<Chunk>],
+    queue: &SyncSender<Chunk>,
     done: &Receiver<Done>,
     fold: &mut Fold,
     progress: &mut dyn FnMut(u64),
@@ -160,10 +161,9 @@ fn feed<R: Read>(
             Step::Chunk(data, len) => Chunk { seq, data, len },
             Step::TooLong => return feeder.profile_rest(progress, reported, cancel).map(Some),
         };
-        let queue = &queues[(seq % queues.len() as u64) as usize];
         if queue.send(chunk).is_err() {
-            // A worker leaves early only when the run is cancelled (or it panicked, which
-            // joining it reports).
+            // Workers leave early only when the run is cancelled (or they panicked, which
+            // joining them reports).
             run::check_cancel(cancel)?;
             return Err(ProfileError::Cancelled);
         }
@@ -171,17 +171,22 @@ fn feed<R: Read>(
     }
 }
 
-/// A worker: profiles the chunks of its queue into its own column states. `None` if it
+/// A worker: profiles chunks from the queue into its own column states. `None` if it
 /// stopped early.
 fn work(
-    queue: Receiver<Chunk>,
+    queue: &Mutex<Receiver<Chunk>>,
     done: Sender<Done>,
     job: &Job,
     cancel: &AtomicBool,
     stop: &AtomicBool,
 ) -> Option<Vec<ColumnProfile>> {
     let mut columns = job.columns();
-    for chunk in queue {
+    // The lock is held while waiting for a chunk: the next free worker waits for the lock.
+    while let Ok(chunk) = queue
+        .lock()
+        .map_err(drop)
+        .and_then(|q| q.recv().map_err(drop))
+    {
         let mut reader = RecordReader::over_chunk(chunk.data, chunk.len, job.dialect)
             .with_limits(job.opts.max_record_bytes, job.width + 1);
         let mut counts = Counts::default();

@@ -12,8 +12,6 @@ use forklift_profile::{ProfileError, ProfileOptions};
 use forklift_rpc::v1::{self as pb, job_params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Whether the file starts with a header row.
@@ -121,36 +119,30 @@ impl Kind for Profile {
             Header::Present => Some(true),
             Header::Absent => Some(false),
         };
-        let stop = Arc::new(AtomicBool::new(false));
         let (tx, mut rx) = tokio::sync::watch::channel(0u64);
         let reporter = ctx.reporter();
-        let cancel = ctx.cancellation().clone();
         // In a block of its own: the pinned future borrows `ctx` until it is dropped.
         let (json, html) = {
-            let work = ctx.blocking({
-                let stop = stop.clone();
-                move || {
-                    // Only this thread reads (the profiler's workers get chunks in memory),
-                    // and it also calls `progress`; `stop` reaches the workers too.
-                    let mut input = tokio_util::io::SyncIoBridge::new(reader);
-                    let mut progress = |n: u64| {
-                        let _ = tx.send(n);
-                    };
-                    let report = forklift_profile::profile(&mut input, &opts, &mut progress, &stop)
-                        .map_err(describe)?;
-                    let json = serde_json::to_vec_pretty(&report).map_err(|e| {
-                        JobError::permanent(format!("writing the report failed: {e}"))
-                    })?;
-                    let html =
-                        forklift_profile::render_html(&report, &format!("Profile of {name}"));
-                    Ok((json, html))
-                }
+            // `stop` is raised when the attempt is cancelled or ends first (timeout,
+            // shutdown); the profiler's threads all look at it every 1024 records.
+            let work = ctx.blocking_stoppable(move |stop| {
+                // Only this thread reads (the profiler's workers get chunks in memory), and
+                // it also calls `progress`.
+                let mut input = tokio_util::io::SyncIoBridge::new(reader);
+                let mut progress = |n: u64| {
+                    let _ = tx.send(n);
+                };
+                let report = forklift_profile::profile(&mut input, &opts, &mut progress, stop)
+                    .map_err(describe)?;
+                let json = serde_json::to_vec_pretty(&report)
+                    .map_err(|e| JobError::permanent(format!("writing the report failed: {e}")))?;
+                let html = forklift_profile::render_html(&report, &format!("Profile of {name}"));
+                Ok((json, html))
             });
             tokio::pin!(work);
             loop {
                 tokio::select! {
                     r = &mut work => break r?,
-                    _ = cancel.cancelled() => stop.store(true, Ordering::Relaxed),
                     Ok(()) = rx.changed() => {
                         let n = *rx.borrow_and_update();
                         let pct = (n.saturating_mul(99) / size).min(99) as u32;

@@ -667,19 +667,20 @@ fn flatten_on_white(img: DynamicImage) -> RgbImage {
     rgb
 }
 
-/// JPEG decoding at 1/8 scale from the DC coefficients alone, for baseline
-/// (sequential, Huffman-coded, 8-bit) greyscale and YCbCr files.
+/// JPEG decoding at 1/8 scale from the DC coefficients alone, for Huffman-coded 8-bit
+/// greyscale and YCbCr files, sequential or progressive.
 ///
 /// At 1/8 scale the IDCT of a block is its DC coefficient, so only the DC values are
-/// needed: the AC coefficients are still Huffman-decoded (the bit stream cannot be
-/// walked otherwise) but only skipped — never stored, dequantised or transformed —
-/// and the output is written straight into one buffer. Chroma planes at a lower
-/// resolution are upsampled by linear interpolation between block centres (as
-/// libjpeg's "fancy" upsampling does), then converted with JFIF's YCbCr equations.
+/// needed. In a sequential scan the AC coefficients are still Huffman-decoded (the
+/// bit stream cannot be walked otherwise) but only skipped — never stored,
+/// dequantised or transformed; a progressive file's AC scans are not decoded at all.
+/// Chroma planes at a lower resolution are upsampled by linear interpolation between
+/// block centres (as libjpeg's "fancy" upsampling does), then converted with JFIF's
+/// YCbCr equations.
 ///
-/// Anything else — progressive, arithmetic-coded, 12-bit, CMYK or RGB-coded files,
-/// multi-scan sequential files, a scan that ends early, a bad Huffman code — answers
-/// `None`, and the caller decodes the file another way.
+/// Anything else — arithmetic-coded, lossless, 12-bit, CMYK or RGB-coded files, a
+/// scan that ends early, a bad Huffman code or restart marker — answers `None`, and
+/// the caller decodes the file another way.
 mod dc_jpeg {
     use ::image::{DynamicImage, GrayImage, RgbImage};
 
@@ -976,6 +977,24 @@ mod dc_jpeg {
         h: usize,
         v: usize,
         quant: usize,
+        /// Blocks a row of `dc` holds: the MCU grid's width.
+        stride: usize,
+        /// Each block's DC coefficient, quantised.
+        dc: Vec<i32>,
+        /// Whether a scan has given this component's DC coefficients.
+        started: bool,
+    }
+
+    /// The frame header, and each component's DC coefficients as scans fill them in.
+    struct Frame {
+        width: usize,
+        height: usize,
+        progressive: bool,
+        components: Vec<Component>,
+        hmax: usize,
+        vmax: usize,
+        mcus_x: usize,
+        mcus_y: usize,
     }
 
     /// Decodes `jpeg` at 1/8 scale: `ceil(width / 8)` × `ceil(height / 8)` pixels,
@@ -987,7 +1006,7 @@ mod dc_jpeg {
         let mut quant_dc = [None::<u16>; 4];
         let mut dc_tables: [Option<Huffman>; 4] = Default::default();
         let mut ac_tables: [Option<AcSkip>; 4] = Default::default();
-        let mut frame: Option<(usize, usize, Vec<Component>)> = None;
+        let mut frame: Option<Frame> = None;
         let (mut restart_interval, mut jfif, mut adobe_transform) = (0usize, false, None);
         let mut i = 2;
         loop {
@@ -1002,43 +1021,24 @@ mod dc_jpeg {
             if matches!(marker, 0x01 | 0xD0..=0xD7) {
                 continue;
             }
+            if marker == 0xD9 {
+                return image(frame?, &quant_dc, jfif, adobe_transform);
+            }
             let len = usize::from(u16::from_be_bytes([*jpeg.get(i)?, *jpeg.get(i + 1)?]));
             if len < 2 {
                 return None;
             }
             let seg = jpeg.get(i + 2..i + len)?;
             match marker {
-                // Baseline and extended sequential, Huffman-coded.
-                0xC0 | 0xC1 => {
-                    let (&precision, rest) = seg.split_first()?;
-                    let height = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
-                    let width = usize::from(u16::from_be_bytes([*rest.get(2)?, *rest.get(3)?]));
-                    let count = usize::from(*rest.get(4)?);
-                    if precision != 8 || width == 0 || height == 0 || !(count == 1 || count == 3) {
+                // Baseline, extended sequential and progressive, Huffman-coded.
+                0xC0..=0xC2 => {
+                    if frame.is_some() {
                         return None;
                     }
-                    let mut components = Vec::new();
-                    for c in rest.get(5..5 + 3 * count)?.chunks_exact(3) {
-                        let (h, v) = (usize::from(c[1] >> 4), usize::from(c[1] & 15));
-                        if !(1..=4).contains(&h) || !(1..=4).contains(&v) || c[2] > 3 {
-                            return None;
-                        }
-                        components.push(Component {
-                            id: c[0],
-                            h,
-                            v,
-                            quant: usize::from(c[2]),
-                        });
-                    }
-                    if count == 1 {
-                        // A lone component's scan is not interleaved: one block per MCU.
-                        components[0].h = 1;
-                        components[0].v = 1;
-                    }
-                    frame = Some((width, height, components));
+                    frame = Some(frame_header(seg, marker == 0xC2)?);
                 }
-                // Progressive, lossless, hierarchical, arithmetic-coded: not here.
-                0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return None,
+                // Lossless, hierarchical, arithmetic-coded: not here.
+                0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return None,
                 0xC4 => {
                     let mut seg = seg;
                     while let Some((&class_id, rest)) = seg.split_first() {
@@ -1075,59 +1075,51 @@ mod dc_jpeg {
                 0xE0 if seg.starts_with(b"JFIF\0") => jfif = true,
                 0xEE if seg.starts_with(b"Adobe") => adobe_transform = Some(*seg.get(11)?),
                 0xDA => {
-                    let (width, height, components) = frame?;
-                    if components.len() == 3 {
-                        let ids = (components[0].id, components[1].id, components[2].id);
-                        // RGB and big-gamut variants by component ids; Adobe's "no
-                        // transform" means RGB unless JFIF says YCbCr.
-                        if matches!(ids, (82, 71, 66) | (1, 34, 35) | (114, 103, 98))
-                            || (!jfif && adobe_transform.is_some_and(|t| t != 1))
-                        {
-                            return None;
-                        }
-                    }
-                    return scan(
-                        jpeg,
-                        i + len,
-                        seg,
-                        width,
-                        height,
-                        &components,
-                        &quant_dc,
-                        &dc_tables,
-                        &ac_tables,
+                    let tables = Tables {
+                        dc: &dc_tables,
+                        ac: &ac_tables,
                         restart_interval,
-                    );
+                    };
+                    // The scan's data runs from the end of its header to the next
+                    // marker, where the next segment starts.
+                    i = scan(jpeg, i + len, seg, frame.as_mut()?, &tables)?;
+                    continue;
                 }
-                0xD9 => return None,
                 _ => {}
             }
             i += len;
         }
     }
 
-    /// Decodes the frame's one scan, whose header is `header` and whose data starts at
-    /// `start`.
-    #[allow(clippy::too_many_arguments)]
-    fn scan(
-        jpeg: &[u8],
-        start: usize,
-        header: &[u8],
-        width: usize,
-        height: usize,
-        components: &[Component],
-        quant_dc: &[Option<u16>; 4],
-        dc_tables: &[Option<Huffman>; 4],
-        ac_tables: &[Option<AcSkip>; 4],
-        restart_interval: usize,
-    ) -> Option<DynamicImage> {
-        let (&count, rest) = header.split_first()?;
-        if usize::from(count) != components.len() {
+    /// A frame header (SOF segment): 8-bit samples, one or three components.
+    fn frame_header(seg: &[u8], progressive: bool) -> Option<Frame> {
+        let (&precision, rest) = seg.split_first()?;
+        let height = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+        let width = usize::from(u16::from_be_bytes([*rest.get(2)?, *rest.get(3)?]));
+        let count = usize::from(*rest.get(4)?);
+        if precision != 8 || width == 0 || height == 0 || !(count == 1 || count == 3) {
             return None;
         }
-        let tail = rest.get(2 * components.len()..2 * components.len() + 3)?;
-        if tail != [0, 63, 0] {
-            return None;
+        let mut components = Vec::new();
+        for c in rest.get(5..5 + 3 * count)?.chunks_exact(3) {
+            let (h, v) = (usize::from(c[1] >> 4), usize::from(c[1] & 15));
+            if !(1..=4).contains(&h) || !(1..=4).contains(&v) || c[2] > 3 {
+                return None;
+            }
+            components.push(Component {
+                id: c[0],
+                h,
+                v,
+                quant: usize::from(c[2]),
+                stride: 0,
+                dc: Vec::new(),
+                started: false,
+            });
+        }
+        if count == 1 {
+            // A lone component's scan is not interleaved: one block per MCU.
+            components[0].h = 1;
+            components[0].v = 1;
         }
         let hmax = components.iter().map(|c| c.h).max()?;
         let vmax = components.iter().map(|c| c.v).max()?;
@@ -1138,69 +1130,145 @@ mod dc_jpeg {
             return None;
         }
         let (mcus_x, mcus_y) = (width.div_ceil(8 * hmax), height.div_ceil(8 * vmax));
-        // Per component in scan order: its tables, DC quantiser and plane (one value per
-        // block, the MCU grid's whole width).
-        struct Plane<'t> {
-            dc: &'t Huffman,
-            ac: &'t AcSkip,
-            quant: i32,
-            h: usize,
-            v: usize,
-            stride: usize,
-            pixels: Vec<u8>,
-            frame_index: usize,
+        for c in &mut components {
+            // One value per block over the whole MCU grid.
+            c.stride = mcus_x * c.h;
+            c.dc = vec![0; c.stride * mcus_y * c.v];
         }
-        let mut planes = Vec::with_capacity(components.len());
-        for sel in rest.chunks_exact(2).take(components.len()) {
-            let frame_index = components.iter().position(|c| c.id == sel[0])?;
-            let c = &components[frame_index];
-            let stride = mcus_x * c.h;
-            planes.push(Plane {
-                dc: dc_tables.get(usize::from(sel[1] >> 4))?.as_ref()?,
-                ac: ac_tables.get(usize::from(sel[1] & 15))?.as_ref()?,
-                quant: i32::from((*quant_dc.get(c.quant)?)?),
-                h: c.h,
-                v: c.v,
-                stride,
-                pixels: vec![0; stride * mcus_y * c.v],
-                frame_index,
-            });
+        Some(Frame {
+            width,
+            height,
+            progressive,
+            components,
+            hmax,
+            vmax,
+            mcus_x,
+            mcus_y,
+        })
+    }
+
+    /// The Huffman tables and restart interval in force for a scan.
+    struct Tables<'t> {
+        dc: &'t [Option<Huffman>; 4],
+        ac: &'t [Option<AcSkip>; 4],
+        restart_interval: usize,
+    }
+
+    /// What a scan holds, as far as DC coefficients go.
+    #[derive(Clone, Copy, PartialEq)]
+    enum ScanKind {
+        /// Sequential: every coefficient of its components' blocks.
+        Sequential,
+        /// Progressive, the DC coefficients' first scan, their high bits from bit `al`.
+        DcFirst(u32),
+        /// Progressive, one more bit (`al`) of the DC coefficients.
+        DcRefine(u32),
+    }
+
+    /// Reads one scan into `frame`'s DC coefficients: its header is `header`, its data
+    /// starts at `start`. Returns where the data ends (the next marker).
+    fn scan(
+        jpeg: &[u8],
+        start: usize,
+        header: &[u8],
+        frame: &mut Frame,
+        tables: &Tables,
+    ) -> Option<usize> {
+        let (&count, rest) = header.split_first()?;
+        let count = usize::from(count);
+        if count == 0 || count > frame.components.len() {
+            return None;
         }
-        let mut seen = [false; 3];
-        for p in &planes {
-            if std::mem::replace(&mut seen[p.frame_index], true) {
+        let &[ss, se, approx] = rest.get(2 * count..2 * count + 3)? else {
+            return None;
+        };
+        let (ah, al) = (u32::from(approx >> 4), u32::from(approx & 15));
+        let kind = match (frame.progressive, ss, se) {
+            (false, 0, 63) if approx == 0 => ScanKind::Sequential,
+            (true, 0, 0) if al <= 13 && ah == 0 => ScanKind::DcFirst(al),
+            (true, 0, 0) if al <= 13 => ScanKind::DcRefine(al),
+            // AC coefficients, which 1/8 scale does not need.
+            (true, 1.., _) => return next_marker(jpeg, start),
+            _ => return None,
+        };
+
+        // Per component of the scan, in scan order: which frame component, its tables.
+        let mut members: Vec<(usize, Option<&Huffman>, Option<&AcSkip>)> = Vec::new();
+        for sel in rest.chunks_exact(2).take(count) {
+            let index = frame.components.iter().position(|c| c.id == sel[0])?;
+            if members.iter().any(|m| m.0 == index) {
                 return None;
             }
+            let (dc, ac) = (usize::from(sel[1] >> 4), usize::from(sel[1] & 15));
+            let dc = tables.dc.get(dc)?.as_ref();
+            let ac = tables.ac.get(ac)?.as_ref();
+            match kind {
+                ScanKind::Sequential if dc.is_none() || ac.is_none() => return None,
+                ScanKind::DcFirst(_) if dc.is_none() => return None,
+                ScanKind::DcRefine(_) if !frame.components[index].started => return None,
+                _ => {}
+            }
+            members.push((index, dc, ac));
         }
+        // An interleaved scan goes MCU by MCU; a single component's, block by block
+        // over that component's own extent.
+        let (units_x, units_y, interleaved) = if count > 1 {
+            (frame.mcus_x, frame.mcus_y, true)
+        } else {
+            let c = &frame.components[members[0].0];
+            let w = (frame.width * c.h).div_ceil(frame.hmax).div_ceil(8);
+            let h = (frame.height * c.v).div_ceil(frame.vmax).div_ceil(8);
+            (w, h, false)
+        };
 
         let mut bits = Bits::new(jpeg, start);
         let mut pred = [0i32; 3];
-        let (mut mcus_left, mut next_restart) = (restart_interval, 0u8);
-        for my in 0..mcus_y {
-            for mx in 0..mcus_x {
+        let restart_interval = tables.restart_interval;
+        let (mut units_left, mut next_restart) = (restart_interval, 0u8);
+        for uy in 0..units_y {
+            for ux in 0..units_x {
                 if restart_interval > 0 {
-                    if mcus_left == 0 {
+                    if units_left == 0 {
                         bits = bits.restart(next_restart)?;
                         next_restart = (next_restart + 1) & 7;
                         pred = [0; 3];
-                        mcus_left = restart_interval;
+                        units_left = restart_interval;
                     }
-                    mcus_left -= 1;
+                    units_left -= 1;
                 }
-                for (p, pred) in planes.iter_mut().zip(&mut pred) {
-                    for by in 0..p.v {
-                        let row = (my * p.v + by) * p.stride + mx * p.h;
-                        for bx in 0..p.h {
-                            let size = u32::from(p.dc.decode(&mut bits)?);
-                            if size > 11 {
-                                return None;
+                for (&(index, dc, ac), pred) in members.iter().zip(&mut pred) {
+                    let c = &mut frame.components[index];
+                    let (h, v) = if interleaved { (c.h, c.v) } else { (1, 1) };
+                    for by in 0..v {
+                        let row = (uy * v + by) * c.stride + ux * h;
+                        for bx in 0..h {
+                            let coef = &mut c.dc[row + bx];
+                            match (kind, dc, ac) {
+                                (ScanKind::DcRefine(al), _, _) => {
+                                    bits.fill();
+                                    if bits.peek(1) == 1 {
+                                        *coef |= 1 << al;
+                                    }
+                                    bits.consume(1);
+                                }
+                                (_, Some(dc), ac) => {
+                                    let size = u32::from(dc.decode(&mut bits)?);
+                                    if size > 11 {
+                                        return None;
+                                    }
+                                    bits.fill();
+                                    *pred = pred.wrapping_add(bits.receive_extend(size));
+                                    match (kind, ac) {
+                                        (ScanKind::DcFirst(al), _) => *coef = *pred << al,
+                                        (_, Some(ac)) => {
+                                            *coef = *pred;
+                                            ac.skip_block(&mut bits)?;
+                                        }
+                                        _ => return None,
+                                    }
+                                }
+                                _ => return None,
                             }
-                            bits.fill();
-                            *pred = pred.wrapping_add(bits.receive_extend(size));
-                            p.ac.skip_block(&mut bits)?;
-                            // The 1×1 IDCT: the dequantised DC over 8, level-shifted.
-                            let value = ((i64::from(*pred) * i64::from(p.quant) + 4) >> 3) + 128;
-                            p.pixels[row + bx] = value.clamp(0, 255) as u8;
                         }
                     }
                 }
@@ -1209,24 +1277,73 @@ mod dc_jpeg {
         if bits.overran() {
             return None;
         }
+        for &(index, ..) in &members {
+            frame.components[index].started = true;
+        }
+        next_marker(jpeg, bits.pos)
+    }
 
-        let (out_w, out_h) = (width.div_ceil(8), height.div_ceil(8));
-        planes.sort_by_key(|p| p.frame_index);
-        let upsampled: Vec<Vec<u8>> = planes
-            .iter()
-            .map(|p| upsample(&p.pixels, p.stride, hmax / p.h, vmax / p.v, out_w, out_h))
-            .collect();
+    /// Where the entropy-coded data from `i` ends: the next marker that is neither a
+    /// stuffed zero nor a restart marker.
+    fn next_marker(jpeg: &[u8], mut i: usize) -> Option<usize> {
+        loop {
+            let at = i + jpeg.get(i..)?.iter().position(|&b| b == 0xFF)?;
+            match *jpeg.get(at + 1)? {
+                0x00 | 0xD0..=0xD7 => i = at + 2,
+                // Fill bytes before a marker.
+                0xFF => i = at + 1,
+                _ => return Some(at),
+            }
+        }
+    }
+
+    /// The decoded frame's pixels, once its scans have given every component's DC.
+    fn image(
+        frame: Frame,
+        quant_dc: &[Option<u16>; 4],
+        jfif: bool,
+        adobe_transform: Option<u8>,
+    ) -> Option<DynamicImage> {
+        let components = &frame.components;
+        if components.iter().any(|c| !c.started) {
+            return None;
+        }
+        if let [a, b, c] = components.as_slice() {
+            // RGB and big-gamut variants by component ids; Adobe's "no transform"
+            // means RGB unless JFIF says YCbCr.
+            if matches!(
+                (a.id, b.id, c.id),
+                (82, 71, 66) | (1, 34, 35) | (114, 103, 98)
+            ) || (!jfif && adobe_transform.is_some_and(|t| t != 1))
+            {
+                return None;
+            }
+        }
+        let (out_w, out_h) = (frame.width.div_ceil(8), frame.height.div_ceil(8));
+        let mut planes = Vec::with_capacity(components.len());
+        for c in components {
+            let quant = i64::from((*quant_dc.get(c.quant)?)?);
+            // The 1×1 IDCT: the dequantised DC over 8, level-shifted.
+            let pixels: Vec<u8> =
+                c.dc.iter()
+                    .map(|&dc| (((i64::from(dc) * quant + 4) >> 3) + 128).clamp(0, 255) as u8)
+                    .collect();
+            let (fx, fy) = (frame.hmax / c.h, frame.vmax / c.v);
+            planes.push(upsample(&pixels, c.stride, fx, fy, out_w, out_h));
+        }
         let (w, h) = (u32::try_from(out_w).ok()?, u32::try_from(out_h).ok()?);
-        match upsampled.as_slice() {
-            [y] => GrayImage::from_raw(w, h, y.clone()).map(DynamicImage::ImageLuma8),
-            [y, cb, cr] => {
+        match <[Vec<u8>; 3]>::try_from(planes) {
+            Ok([y, cb, cr]) => {
                 let mut rgb = Vec::with_capacity(out_w * out_h * 3);
-                for ((&y, &cb), &cr) in y.iter().zip(cb).zip(cr) {
+                for ((&y, &cb), &cr) in y.iter().zip(&cb).zip(&cr) {
                     rgb.extend_from_slice(&ycbcr_to_rgb(y, cb, cr));
                 }
                 RgbImage::from_raw(w, h, rgb).map(DynamicImage::ImageRgb8)
             }
-            _ => None,
+            Err(mut planes) if planes.len() == 1 => {
+                GrayImage::from_raw(w, h, planes.pop()?).map(DynamicImage::ImageLuma8)
+            }
+            Err(_) => None,
         }
     }
 
@@ -1551,8 +1668,8 @@ mod tests {
         enc.set_progressive(true);
         enc.encode(img.as_raw(), 1200, 800, jpeg_encoder::ColorType::Rgb)
             .unwrap();
-        // Not baseline: jpeg-decoder's scaled IDCT decodes it.
-        assert!(dc_jpeg::decode(&jpeg).is_none());
+        // 1/8 from the DC scans alone; 1/4 through jpeg-decoder's scaled IDCT.
+        assert!(dc_jpeg::decode(&jpeg).is_some());
         assert_scaled_like_full(&jpeg, &[size(100, 0)], &ALL_FITS, (150, 100));
         assert_scaled_like_full(&jpeg, &[size(200, 0)], &ALL_FITS, (300, 200));
     }
@@ -1633,45 +1750,77 @@ mod tests {
         // Odd sides: partial MCUs at the right and bottom edges.
         let img = scene(1001, 667);
         let limits = ImageLimits::default();
-        for (sampling, restart) in [
-            (S::F_1_1, 0),
-            (S::F_1_1, 5),
-            (S::F_2_2, 0),
-            (S::F_2_1, 7),
-            (S::F_1_2, 1),
-        ] {
-            let jpeg = baseline_jpeg(&img, sampling, restart);
-            let ours = dc_jpeg::decode(&jpeg).expect("a baseline JPEG");
-            assert_eq!((ours.width(), ours.height()), (126, 84));
-            // jpeg-decoder truncates where libjpeg (and this decoder) round: about half
-            // a level lower on each of Y, Cb and Cr.
-            let diff = mean_abs_diff(&ours, &jpeg_decoder_eighth(&jpeg));
-            assert!(
-                diff < 1.25,
-                "{sampling:?} restart {restart}: mean difference {diff}"
+        let progressive = |sampling| {
+            let mut jpeg = Vec::new();
+            let mut enc = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+            enc.set_sampling_factor(sampling);
+            enc.set_progressive(true);
+            enc.encode(img.as_raw(), 1001, 667, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+            jpeg
+        };
+        let gray = DynamicImage::ImageRgb8(img.clone()).into_luma8();
+        let cases = [
+            ("4:4:4", baseline_jpeg(&img, S::F_1_1, 0), 1.25, true),
+            (
+                "4:4:4, restarts",
+                baseline_jpeg(&img, S::F_1_1, 5),
+                1.25,
+                true,
+            ),
+            ("4:2:0", baseline_jpeg(&img, S::F_2_2, 0), 1.25, false),
+            (
+                "4:2:2, restarts",
+                baseline_jpeg(&img, S::F_2_1, 7),
+                1.25,
+                false,
+            ),
+            (
+                "4:4:0, restarts",
+                baseline_jpeg(&img, S::F_1_2, 1),
+                1.25,
+                false,
+            ),
+            // jpeg-encoder writes these as one scan per component.
+            ("4:1:1", baseline_jpeg(&img, S::F_4_1, 0), 4.0, false),
+            (
+                "2×4, restarts",
+                baseline_jpeg(&img, S::F_2_4, 3),
+                4.0,
+                false,
+            ),
+            ("progressive 4:4:4", progressive(S::F_1_1), 1.25, true),
+            ("progressive 4:2:0", progressive(S::F_2_2), 1.25, false),
+            (
+                "greyscale",
+                jpeg_of(&DynamicImage::ImageLuma8(gray)),
+                1.25,
+                true,
+            ),
+        ];
+        for (label, jpeg, bound, full_chroma) in cases {
+            let ours = dc_jpeg::decode(&jpeg).expect(label);
+            assert_eq!((ours.width(), ours.height()), (126, 84), "{label}");
+            assert_eq!(
+                matches!(ours, DynamicImage::ImageLuma8(_)),
+                label == "greyscale"
             );
-            if sampling == S::F_1_1 {
+            // jpeg-decoder truncates where libjpeg (and this decoder) round: about half
+            // a level lower on each of Y, Cb and Cr. Chroma at a quarter of the width
+            // or height differs more: jpeg-decoder replicates it, this decoder
+            // interpolates.
+            let diff = mean_abs_diff(&ours, &jpeg_decoder_eighth(&jpeg));
+            assert!(diff < bound, "{label}: mean difference {diff}");
+            if full_chroma {
                 // Without subsampled chroma, each pixel is its block's mean.
                 let full = decode(&jpeg, &limits).unwrap().image;
                 let diff = mean_abs_diff(&ours, &block_means(&full));
-                assert!(diff < 0.5, "restart {restart}: mean difference {diff}");
+                assert!(diff < 0.5, "{label}: mean difference {diff}");
             }
             // decode_for takes this path for thumbnails this small.
             let thumb = decode_for(&jpeg, &limits, &[size(100, 0)], Fit::Contain).unwrap();
-            assert_eq!(thumb.image, ours);
+            assert_eq!(thumb.image, ours, "{label}");
         }
-        let gray = DynamicImage::ImageRgb8(img.clone()).into_luma8();
-        let jpeg = jpeg_of(&DynamicImage::ImageLuma8(gray));
-        let ours = dc_jpeg::decode(&jpeg).expect("a baseline greyscale JPEG");
-        assert!(matches!(ours, DynamicImage::ImageLuma8(_)));
-        let full = decode(&jpeg, &limits).unwrap().image;
-        let diff = mean_abs_diff(&ours, &block_means(&full));
-        assert!(diff < 0.5, "greyscale: mean difference {diff}");
-        // 4:1:1 is written as one scan per component, which jpeg-decoder handles.
-        let jpeg = baseline_jpeg(&img, S::F_4_1, 0);
-        assert!(dc_jpeg::decode(&jpeg).is_none());
-        let thumb = decode_for(&jpeg, &limits, &[size(100, 0)], Fit::Contain).unwrap();
-        assert_eq!((thumb.image.width(), thumb.image.height()), (126, 84));
     }
 
     #[test]
@@ -1710,7 +1859,14 @@ mod tests {
     #[test]
     fn dc_decoding_survives_corrupt_files() {
         let img = scene(200, 136);
-        let jpeg = baseline_jpeg(&img, jpeg_encoder::SamplingFactor::F_2_2, 3);
+        let baseline = baseline_jpeg(&img, jpeg_encoder::SamplingFactor::F_2_2, 3);
+        let mut progressive = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut progressive, 80);
+        enc.set_progressive(true);
+        enc.set_restart_interval(2);
+        enc.encode(img.as_raw(), 200, 136, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        assert!(dc_jpeg::decode(&progressive).is_some());
         let mut rng = 0x2545_F491_4F6C_DD1Du64;
         let mut next = |n: usize| {
             rng ^= rng >> 12;
@@ -1720,8 +1876,12 @@ mod tests {
         };
         // Any answer will do, but no panic (debug builds check arithmetic overflow),
         // and no hang.
-        for _ in 0..2000 {
-            let mut bad = jpeg.clone();
+        for round in 0..3000 {
+            let mut bad = if round % 2 == 0 {
+                baseline.clone()
+            } else {
+                progressive.clone()
+            };
             for _ in 0..1 + next(4) {
                 let i = 2 + next(bad.len() - 2);
                 bad[i] = next(256) as u8;

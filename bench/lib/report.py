@@ -53,10 +53,14 @@ CAUSES = {
           "S4 write path on SQLite. Extracted: the worker's claim and finish on PostgreSQL are slower "
           "than submission, so a backlog builds (enqueue-to-start p50 in seconds). BullMQ alone (one "
           "Lua script per add, no database row) is the ceiling Redis allows.",
-    "S6": "Forklift decodes the JPEG at ¼ scale (750×500) before Lanczos3, sharp's default "
-          "JPEG shrink-on-load decodes at up to ⅛ (375×250), with libjpeg-turbo's SIMD; even with fastShrinkOnLoad off "
-          "(the reference row) sharp stays ahead: decoding and resampling are slower in Forklift's "
-          "Rust path.",
+    "S6": "Both decode these JPEGs at ⅛ scale (375×250) before Lanczos3. Forklift's ⅛ path reads "
+          "only the DC coefficients (its own safe-Rust Huffman walk that skips the AC coefficients "
+          "by table lookups): ~80 % of its instructions (callgrind); resizing and encoding take "
+          "about a tenth. A miss here means that walk lost to libjpeg-turbo's on this run (compare "
+          "the steal figures). Thumbnails that need ¼ or ½ scale, and RGB-coded, 12-bit or "
+          "arithmetic-coded files, go through jpeg-decoder's scaled IDCT: at ¼ it made ~0.6–0.75× "
+          "the thumbnails/s of sharp with fastShrinkOnLoad off (the reference row, which decodes "
+          "at ¼).",
     "S7": "Start-up runs ffprobe -version, ffmpeg -version and ffmpeg -encoders one after another, "
           "twice (6 subprocesses of ~70 ms; seen with strace): ~450 ms before /healthz answers. "
           "Without ffmpeg on the path (the reference row) the same start takes ~12–40 ms.",

@@ -39,7 +39,7 @@ impl Store {
         .bind(&f.sha256)
         .bind(&f.blob_key)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         file_from_row(&row)
     }
@@ -76,7 +76,7 @@ impl Store {
     pub async fn delete_file(&self, id: FileId) -> Result<Option<FileRecord>> {
         let row = q!("DELETE FROM files WHERE id = $1 RETURNING {FILE_COLUMNS}")
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?;
         row.map(|r| file_from_row(&r)).transpose()
     }

@@ -129,7 +129,7 @@ impl Store {
         .bind(new.run_at)
         .bind(&new.idempotency_key)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         if let Some(row) = row {
             return Ok((job_from_row(&row)?, true));
@@ -283,7 +283,7 @@ impl Store {
         .bind(token)
         .bind(lease_until)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(row.map(|r| job_from_row(&r)).transpose()?.map(|job| Claim {
             job,
@@ -307,7 +307,7 @@ impl Store {
         .bind(id.to_string())
         .bind(token)
         .bind(lease_until)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(row
             .map(|r| r.try_get::<i64, _>("cancel_requested"))
@@ -342,7 +342,7 @@ impl Store {
         outputs: &[NewOutput],
         now: Millis,
     ) -> Result<Option<Job>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Write first, so the transaction takes the write lock at once.
         let owner: Option<String> = sqlx::query_scalar(
             "UPDATE jobs SET updated_at = $3
@@ -478,7 +478,7 @@ impl Store {
         )
         .bind(id.to_string())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         if let Some(r) = row {
             return Ok(CancelOutcome::Cancelled(job_from_row(&r)?));
@@ -489,7 +489,7 @@ impl Store {
         )
         .bind(id.to_string())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         if let Some(r) = row {
             return Ok(CancelOutcome::Requested(job_from_row(&r)?));
@@ -511,7 +511,7 @@ impl Store {
         )
         .bind(id.to_string())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         row.map(|r| job_from_row(&r)).transpose()
     }
@@ -528,7 +528,7 @@ impl Store {
              RETURNING {JOB_COLUMNS}")
         .bind(expired_before)
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         let requeued = q!(
             "UPDATE jobs SET state = 'queued', run_at = $2, updated_at = $2, worker = NULL,
@@ -539,7 +539,7 @@ impl Store {
         )
         .bind(expired_before)
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         Ok(Recovered {
             requeued: requeued.iter().map(job_from_row).collect::<Result<_>>()?,
@@ -573,7 +573,7 @@ impl Store {
              WHERE id = $1 AND state = 'running' AND lease_token = $2 RETURNING {JOB_COLUMNS}")
         .bind(id.to_string())
         .bind(token.to_owned());
-        let row = bind_all(q, binds).fetch_optional(&self.pool).await?;
+        let row = bind_all(q, binds).fetch_optional(&self.writer).await?;
         row.map(|r| job_from_row(&r)).transpose()
     }
 }

@@ -48,9 +48,16 @@ pub enum Backend {
 
 /// A handle on the database; cheap to clone. The same SQL runs on both backends
 /// (through sqlx's `Any` driver): `$n` placeholders, `RETURNING`, `ON CONFLICT`.
+///
+/// Reads use `pool`; everything that writes uses `writer`. On PostgreSQL the two are
+/// one pool. On SQLite, which takes one writer at a time, `writer` is a single
+/// connection: writers queue for it in order instead of colliding on the database
+/// lock, where SQLite's busy handler would put them to sleep for milliseconds at a
+/// time (readers are never blocked: WAL).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -67,31 +74,43 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the writer; the busy timeout makes
-                        // concurrent writers wait instead of failing.
-                        sqlx::raw_sql(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                        )
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    Ok(())
+        let options = |connections: u32| {
+            AnyPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL lets readers run beside the writer; the busy timeout
+                            // covers another process (a migration) holding the lock.
+                            sqlx::raw_sql(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                            )
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect(&url)
-            .await?;
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-        }
-        Ok(Self { pool, backend })
+        };
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                let writer = options(1).connect(&url).await?;
+                sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+                (options(8).connect(&url).await?, writer)
+            }
+            Backend::Postgres => {
+                let pool = options(16).connect(&url).await?;
+                sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     /// Which database this is.
@@ -108,6 +127,7 @@ impl Store {
     /// Closes every connection (on shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

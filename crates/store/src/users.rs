@@ -13,7 +13,7 @@ impl Store {
             .bind(email)
             .bind(role.as_str())
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(User {
             id,
@@ -47,7 +47,7 @@ impl Store {
         .bind(name)
         .bind(token_hash)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(id)
     }
@@ -116,7 +116,7 @@ impl Store {
         .bind(password_hash)
         .bind(role.as_str())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok((inserted == 1).then_some(User { id, email, role }))
@@ -127,7 +127,7 @@ impl Store {
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(user.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -151,7 +151,7 @@ impl Store {
         .bind(user.to_string())
         .bind(now_ms())
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -173,7 +173,7 @@ impl Store {
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -182,7 +182,7 @@ impl Store {
     pub async fn delete_expired_sessions(&self) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected())
     }
@@ -217,7 +217,7 @@ impl Store {
         .bind(now_ms())
         .bind(id)
         .bind(user.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected()
             == 1)

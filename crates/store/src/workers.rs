@@ -35,7 +35,7 @@ impl Store {
         .bind(w.slots)
         .bind(w.started_at)
         .bind(w.last_seen_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -44,7 +44,7 @@ impl Store {
     pub async fn delete_worker(&self, name: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM workers WHERE name = $1")
             .bind(name)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }

@@ -519,12 +519,19 @@ pub fn jpeg_is_complete(b: &[u8]) -> bool {
                     // Entropy-coded data: runs to the next marker that is not a stuffed
                     // zero or a restart marker.
                     loop {
-                        // Sixteen bytes at a time while none is 0xFF (a comparison the
-                        // compiler vectorises): entropy-coded data is mostly such runs.
-                        while let Some(chunk) = b.get(i..i + 16)
-                            && !chunk.iter().fold(false, |any, &x| any | (x == 0xFF))
-                        {
-                            i += 16;
+                        // Eight bytes at a time while none is 0xFF (a byte of !word is
+                        // zero): entropy-coded data is mostly such runs.
+                        while let Some(chunk) = b.get(i..i + 8) {
+                            let inverted =
+                                !u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+                            if inverted.wrapping_sub(0x0101_0101_0101_0101)
+                                & !inverted
+                                & 0x8080_8080_8080_8080
+                                != 0
+                            {
+                                break;
+                            }
+                            i += 8;
                         }
                         if i + 1 >= b.len() {
                             return false;
@@ -687,6 +694,9 @@ mod dc_jpeg {
     /// Bits looked up at once: codes this long or shorter, with their magnitude bits,
     /// resolve in one table read.
     const LUT_BITS: u32 = 10;
+
+    /// The most scans a file may have here (libjpeg's progressive scripts use up to 10).
+    const MAX_SCANS: u32 = 64;
 
     /// A Huffman table as canonical codes (`maxcode`, `valptr`) and a lookup table.
     struct Huffman {
@@ -862,9 +872,8 @@ mod dc_jpeg {
             }
             // Fast path: eight bytes with no 0xFF among them (so neither a stuffed
             // byte nor a marker) go in at once, as many whole bytes as fit.
-            if !self.at_marker
-                && let Some(chunk) = self.data.get(self.pos..self.pos + 8)
-            {
+            // (At a marker, `pos` is at its 0xFF, so the slow path takes over.)
+            if let Some(chunk) = self.data.get(self.pos..self.pos + 8) {
                 let word = u64::from_be_bytes(chunk.try_into().expect("eight bytes"));
                 let inverted = !word;
                 let has_ff = inverted.wrapping_sub(0x0101_0101_0101_0101)
@@ -1008,7 +1017,7 @@ mod dc_jpeg {
         let mut ac_tables: [Option<AcSkip>; 4] = Default::default();
         let mut frame: Option<Frame> = None;
         let (mut restart_interval, mut jfif, mut adobe_transform) = (0usize, false, None);
-        let mut i = 2;
+        let (mut i, mut scans) = (2, 0);
         loop {
             if *jpeg.get(i)? != 0xFF {
                 return None;
@@ -1075,6 +1084,13 @@ mod dc_jpeg {
                 0xE0 if seg.starts_with(b"JFIF\0") => jfif = true,
                 0xEE if seg.starts_with(b"Adobe") => adobe_transform = Some(*seg.get(11)?),
                 0xDA => {
+                    // Each scan walks every block of its components, so a hostile file
+                    // of many tiny scans would cost blocks × scans; real progressive
+                    // files have about ten.
+                    scans += 1;
+                    if scans > MAX_SCANS {
+                        return None;
+                    }
                     let tables = Tables {
                         dc: &dc_tables,
                         ac: &ac_tables,
@@ -1322,11 +1338,15 @@ mod dc_jpeg {
         let (out_w, out_h) = (frame.width.div_ceil(8), frame.height.div_ceil(8));
         let mut planes = Vec::with_capacity(components.len());
         for c in components {
-            let quant = i64::from((*quant_dc.get(c.quant)?)?);
-            // The 1×1 IDCT: the dequantised DC over 8, level-shifted.
+            let quant = i32::from((*quant_dc.get(c.quant)?)?);
+            // The 1×1 IDCT: the dequantised DC over 8, level-shifted. (In 32 bits: a
+            // valid file's DC, at most 2^11, times a quantiser stays far inside; a
+            // corrupt one's wraps.)
             let pixels: Vec<u8> =
                 c.dc.iter()
-                    .map(|&dc| (((i64::from(dc) * quant + 4) >> 3) + 128).clamp(0, 255) as u8)
+                    .map(|&dc| {
+                        ((dc.wrapping_mul(quant).wrapping_add(4) >> 3) + 128).clamp(0, 255) as u8
+                    })
                     .collect();
             let (fx, fy) = (frame.hmax / c.h, frame.vmax / c.v);
             planes.push(upsample(&pixels, c.stride, fx, fy, out_w, out_h));
@@ -1334,9 +1354,9 @@ mod dc_jpeg {
         let (w, h) = (u32::try_from(out_w).ok()?, u32::try_from(out_h).ok()?);
         match <[Vec<u8>; 3]>::try_from(planes) {
             Ok([y, cb, cr]) => {
-                let mut rgb = Vec::with_capacity(out_w * out_h * 3);
-                for ((&y, &cb), &cr) in y.iter().zip(&cb).zip(&cr) {
-                    rgb.extend_from_slice(&ycbcr_to_rgb(y, cb, cr));
+                let mut rgb = vec![0; out_w * out_h * 3];
+                for (((px, &y), &cb), &cr) in rgb.chunks_exact_mut(3).zip(&y).zip(&cb).zip(&cr) {
+                    px.copy_from_slice(&ycbcr_to_rgb(y, cb, cr));
                 }
                 RgbImage::from_raw(w, h, rgb).map(DynamicImage::ImageRgb8)
             }
@@ -1396,7 +1416,7 @@ mod dc_jpeg {
     }
 
     /// JFIF's YCbCr to RGB in 16-bit fixed point.
-    #[inline]
+    #[inline(always)]
     fn ycbcr_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
         let y = i32::from(y) << 16;
         let (cb, cr) = (i32::from(cb) - 128, i32::from(cr) - 128);
@@ -1854,6 +1874,27 @@ mod tests {
             rgb[sos_ids + 2 * k] = rgb[sof_ids + 3 * k];
         }
         assert!(dc_jpeg::decode(&rgb).is_none());
+        // Too many scans: a progressive file's last (AC) scan repeated.
+        let mut progressive = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut progressive, 90);
+        enc.set_progressive(true);
+        enc.encode(img.as_raw(), 160, 96, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        let last = progressive
+            .windows(2)
+            .rposition(|w| w == [0xFF, 0xDA])
+            .unwrap();
+        let end = progressive.len() - 2;
+        let repeated = |times| {
+            let mut out = progressive[..end].to_vec();
+            for _ in 0..times {
+                out.extend_from_slice(&progressive[last..end]);
+            }
+            out.extend_from_slice(&[0xFF, 0xD9]);
+            out
+        };
+        assert!(dc_jpeg::decode(&repeated(3)).is_some());
+        assert!(dc_jpeg::decode(&repeated(64)).is_none());
     }
 
     #[test]

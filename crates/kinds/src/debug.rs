@@ -63,6 +63,9 @@ impl Kind for Noop {
 pub struct SleepParams {
     /// How long to wait.
     pub duration_ms: u32,
+    /// Wait on the CPU pool, as blocking work that checks its stop flag.
+    #[serde(default)]
+    pub blocking: bool,
 }
 
 /// `debug.sleep`: waits (reporting progress, honouring cancellation), then writes
@@ -94,7 +97,10 @@ impl Kind for Sleep {
     }
     fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
         match p {
-            job_params::Kind::DebugSleep(s) => Some(json!({ "duration_ms": s.duration_ms })),
+            job_params::Kind::DebugSleep(s) => Some(json!({
+                "duration_ms": s.duration_ms,
+                "blocking": s.blocking,
+            })),
             _ => None,
         }
     }
@@ -102,6 +108,7 @@ impl Kind for Sleep {
         let p: SleepParams = serde_json::from_value(v.clone()).ok()?;
         Some(job_params::Kind::DebugSleep(pb::DebugSleepParams {
             duration_ms: p.duration_ms,
+            blocking: p.blocking,
         }))
     }
     fn validate(&self, v: Value, _: usize) -> Result<Value, Vec<Violation>> {
@@ -116,6 +123,24 @@ impl Kind for Sleep {
     }
     async fn run(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
         let p: SleepParams = ctx.params()?;
+        if p.blocking {
+            let until = std::time::Instant::now() + Duration::from_millis(p.duration_ms.into());
+            ctx.progress(0, "waiting on the CPU pool").await;
+            ctx.blocking_stoppable(move |stop| {
+                while std::time::Instant::now() < until {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Err(JobError::Cancelled);
+                    }
+                    std::thread::park_timeout(Duration::from_millis(5));
+                }
+                Ok(())
+            })
+            .await?;
+            let body = format!("waited {} ms on the CPU pool\n", p.duration_ms);
+            return ctx
+                .put_output("result.txt", "text/plain", body.into())
+                .await;
+        }
         let step = Duration::from_millis(u64::from(p.duration_ms) / 10);
         for i in 0..10 {
             ctx.progress(i * 10, format!("sleeping {}/10", i + 1)).await;

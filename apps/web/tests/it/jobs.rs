@@ -106,6 +106,32 @@ async fn cancel_a_queued_and_a_running_job() {
 }
 
 #[tokio::test]
+async fn blocking_work_stops_when_its_job_is_cancelled_and_frees_the_cpu_pool() {
+    // One CPU thread: while a cancelled job's blocking work ran on, nothing else
+    // could use the pool.
+    let app = TestApp::start_with(&["--cpu-threads", "1"]).await;
+    let c = &app.client;
+    let long = c
+        .submit(submit(blocking_sleep_params(300_000), &[]))
+        .await
+        .unwrap();
+    c.watch_until(&long.id, |j| j.state() == pb::JobState::Running)
+        .await;
+    c.cancel(&long.id).await.unwrap();
+    let end = c.watch_to_end(&long.id).await.pop().unwrap();
+    assert_eq!(end.state(), pb::JobState::Cancelled);
+    // The next blocking job gets the pool's one thread long before the first one's
+    // five minutes are up.
+    let next = c
+        .submit(submit(blocking_sleep_params(10), &[]))
+        .await
+        .unwrap();
+    let end = c.watch_to_end(&next.id).await.pop().unwrap();
+    assert_eq!(end.state(), pb::JobState::Succeeded, "{end:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn retryable_failures_back_off_then_succeed() {
     let app = TestApp::start().await;
     let c = &app.client;

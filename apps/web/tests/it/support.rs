@@ -588,6 +588,17 @@ pub fn sleep_params(duration_ms: u32) -> pb::JobParams {
     pb::JobParams {
         kind: Some(pb::job_params::Kind::DebugSleep(pb::DebugSleepParams {
             duration_ms,
+            blocking: false,
+        })),
+    }
+}
+
+/// `debug.sleep` spending its time as blocking work on the CPU pool.
+pub fn blocking_sleep_params(duration_ms: u32) -> pb::JobParams {
+    pb::JobParams {
+        kind: Some(pb::job_params::Kind::DebugSleep(pb::DebugSleepParams {
+            duration_ms,
+            blocking: true,
         })),
     }
 }

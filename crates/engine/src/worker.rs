@@ -138,7 +138,8 @@ impl Engine {
         queues.retain(|queue, _| {
             let ok = runnable.contains(&queue.as_str());
             if !ok {
-                tracing::warn!(queue = %queue, "not consuming queue {queue}: none of its job kinds can run on this server");
+                // The kinds say why themselves (no ffmpeg), or are off on purpose (debug).
+                tracing::debug!(queue = %queue, "not consuming queue {queue}: none of its job kinds can run on this server");
             }
             ok
         });

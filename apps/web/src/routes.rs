@@ -9,13 +9,17 @@ use axum::routing::{get, post};
 use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
+use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 /// Largest form body (sign-in, job forms); uploads have their own limit.
 const FORM_LIMIT: usize = 64 * 1024;
+
+/// Longest pause inside an upload's body before it is given up.
+const UPLOAD_IDLE: Duration = Duration::from_secs(60);
 
 /// The policy for every page: our own script and style only, no inline script, no
 /// framing, forms post only to us.
@@ -74,7 +78,14 @@ pub fn router(web: Web) -> Router {
         .route("/api/v1/files", post(api::upload_file))
         .route("/api/v1/files/{id}/content", get(api::download_file))
         .route("/api/v1/jobs/{id}/events", get(events::api_job_events))
-        .layer(DefaultBodyLimit::disable());
+        .layer(DefaultBodyLimit::disable())
+        // No overall timeout for streams, but an upload that stops sending for a
+        // minute is given up (a stalled or malicious client holds nothing for ever).
+        .layer(
+            ServiceBuilder::new()
+                .layer(RequestBodyTimeoutLayer::new(UPLOAD_IDLE))
+                .layer(MapRequestBodyLayer::new(axum::body::Body::new)),
+        );
     let request_id = HeaderName::from_static("x-request-id");
     let headers = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -122,6 +122,28 @@ async fn files_that_are_not_csv_fail_clearly_and_bad_params_are_refused() {
     );
     assert_eq!(done.attempt, 1);
 
+    // A file cut off inside a quoted field: profiled, with the broken last record
+    // reported by its line instead of failing the job; and the worker carries on.
+    let cut = c
+        .upload("cut.csv", b"id,note\n1,fine\n2,\"never closed\n3,more")
+        .await
+        .unwrap();
+    let job = c
+        .submit(submit(profile_params(""), &[&cut.id]))
+        .await
+        .unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output(c, &done, "report.json").await).unwrap();
+    let bad = &report["bad_rows"];
+    assert_eq!(bad["by_kind"]["unterminated_quote"], 1, "{bad}");
+    assert_eq!(
+        bad["examples"][0]["line"], 3,
+        "the record starts on line 3: {bad}"
+    );
+    assert_eq!(report["rows"], 1, "the good row is profiled: {report}");
+
     let err = c
         .submit(submit(profile_params("x"), &[&gz.id]))
         .await
@@ -240,6 +262,10 @@ async fn a_video_is_transcoded_without_upscaling_and_gets_a_poster() {
         failed.error
     );
     assert!(failed.error.len() < 300, "condensed: {}", failed.error);
+    // The worker is none the worse: the next video goes through.
+    let job = transcode(c, &test_video(dir.path(), 1, "160x120"), 360).await;
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
     app.stop().await;
 }
 

@@ -603,6 +603,16 @@ async fn forms_need_their_csrf_token_sign_ins_are_limited_and_sign_out_ends_the_
         StatusCode::OK,
         "still signed in"
     );
+    // Forms are small: a body past 64 KiB is refused before any handler reads it.
+    let huge = "x".repeat(100 * 1024);
+    let r = web
+        .http
+        .post(web.url("/signin"))
+        .form(&[("email", huge.as_str()), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(
         !web.text("/tokens").await.contains("sneaky"),
         "no token was made"

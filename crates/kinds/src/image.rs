@@ -1506,6 +1506,22 @@ mod tests {
         }
     }
 
+    /// CRC-32 as PNG chunks carry it (IEEE, reflected).
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
     #[test]
     fn refuses_garbage_and_bombs_before_decoding() {
         let limits = ImageLimits::default();
@@ -1517,12 +1533,15 @@ mod tests {
         ::image::codecs::png::PngEncoder::new(&mut png)
             .write_image(&[0; 3], 1, 1, ::image::ExtendedColorType::Rgb8)
             .unwrap();
-        // IHDR width/height live at bytes 16..24; the CRC is not re-computed, so the
-        // decoder may complain of either: both must be a clear, permanent failure.
+        // IHDR width/height live at bytes 16..24, its CRC (over type and data) at 29..33:
+        // a well-formed header, so only the pixel limit can refuse it.
         png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
         png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
         let err = decode(&png, &limits).unwrap_err();
         assert!(matches!(err, JobError::Permanent(_)), "{err}");
+        assert!(err.to_string().contains("megapixels"), "{err}");
 
         let mut jpeg = Vec::new();
         ::image::codecs::jpeg::JpegEncoder::new(&mut jpeg)

@@ -63,6 +63,11 @@ async fn thumbnails_at_two_sizes_honour_exif_orientation() {
             "bottom is blue after rotation: {bottom:?}"
         );
         dims.push((out.name.clone(), w, h));
+        assert!(
+            !bytes.windows(6).any(|w| w == b"Exif\0\0"),
+            "metadata is stripped from {}",
+            out.name
+        );
     }
     assert_eq!(
         dims,
@@ -98,6 +103,56 @@ async fn cover_png_and_webp_outputs() {
         let (_, bytes) = c.download(&done.outputs[0].file_id).await.unwrap();
         let img = image::load_from_memory_with_format(&bytes, ext).unwrap();
         assert_eq!((img.width(), img.height()), (64, 64));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn png_gif_webp_and_tiff_inputs_become_thumbnails() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    // Left half red, right half blue: the colours must survive each decoder.
+    let source = image::RgbImage::from_fn(120, 80, |x, _| {
+        if x < 60 {
+            image::Rgb([220, 20, 20])
+        } else {
+            image::Rgb([20, 20, 220])
+        }
+    });
+    for (name, format) in [
+        ("in.png", image::ImageFormat::Png),
+        ("in.gif", image::ImageFormat::Gif),
+        ("in.webp", image::ImageFormat::WebP),
+        ("in.tiff", image::ImageFormat::Tiff),
+    ] {
+        let mut bytes = Vec::new();
+        image::DynamicImage::ImageRgb8(source.clone())
+            .write_to(&mut std::io::Cursor::new(&mut bytes), format)
+            .unwrap();
+        let file = c.upload(name, &bytes).await.unwrap();
+        let job = c
+            .submit(submit(
+                thumbnail_params(&[(60, 0)], pb::Fit::Contain, pb::ImageFormat::Png),
+                &[&file.id],
+            ))
+            .await
+            .unwrap();
+        let done = c.watch_to_end(&job.id).await.pop().unwrap();
+        assert_eq!(done.state(), pb::JobState::Succeeded, "{name}: {done:#?}");
+        let (_, out) = c.download(&done.outputs[0].file_id).await.unwrap();
+        let img = image::load_from_memory_with_format(&out, image::ImageFormat::Png)
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(img.dimensions(), (60, 40), "{name}");
+        let (left, right) = (img.get_pixel(10, 20), img.get_pixel(50, 20));
+        assert!(
+            left[0] > 150 && left[2] < 100,
+            "{name}: left is red: {left:?}"
+        );
+        assert!(
+            right[2] > 150 && right[0] < 100,
+            "{name}: right is blue: {right:?}"
+        );
     }
     app.stop().await;
 }

@@ -5,6 +5,9 @@ use forklift_config::JobsConfig;
 use forklift_host::{JobsHost, Listeners, Roles};
 use tokio::net::TcpListener;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {

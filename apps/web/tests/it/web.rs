@@ -241,9 +241,52 @@ fn time_len(s: &str) -> Option<usize> {
     }
 }
 
+/// The structural accessibility rules every page keeps: a language, one `h1`, a label
+/// for every visible form control, text alternatives for images, a main landmark.
+fn accessible(name: &str, html: &str) {
+    let attr = |tag: &str, a: &str| -> Option<String> {
+        let start = tag.find(&format!(" {a}=\""))? + a.len() + 3;
+        Some(tag[start..start + tag[start..].find('"')?].to_owned())
+    };
+    assert!(
+        html.contains("<html lang=\"en\">"),
+        "{name}: the page's language"
+    );
+    assert_eq!(html.matches("<h1").count(), 1, "{name}: one h1");
+    assert!(html.contains("<main"), "{name}: a main landmark");
+    let tags = |open: &'static str| {
+        html.split(open)
+            .skip(1)
+            .map(|rest| rest[..rest.find('>').unwrap_or(rest.len())].to_owned())
+            .collect::<Vec<_>>()
+    };
+    for tag in tags("<img") {
+        assert!(
+            attr(&tag, "alt").is_some(),
+            "{name}: <img{tag}> has alt text"
+        );
+    }
+    let label_for: Vec<String> = tags("<label")
+        .iter()
+        .filter_map(|t| attr(t, "for"))
+        .collect();
+    for open in ["<input", "<select", "<textarea"] {
+        for tag in tags(open) {
+            let kind = attr(&tag, "type").unwrap_or_default();
+            if matches!(kind.as_str(), "hidden" | "submit" | "button") {
+                continue;
+            }
+            let labelled = attr(&tag, "aria-label").is_some()
+                || attr(&tag, "id").is_some_and(|id| label_for.contains(&id));
+            assert!(labelled, "{name}: {open}{tag}> has a label");
+        }
+    }
+}
+
 /// Compares `html` (redacted) with `tests/it/snapshots/<name>.html`; with
 /// `UPDATE_SNAPSHOTS=1` writes it instead.
 fn snapshot(name: &str, html: &str) {
+    accessible(name, html);
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/it/snapshots")
         .join(format!("{name}.html"));
@@ -1223,6 +1266,7 @@ async fn the_data_profile_report_is_a_page_with_server_side_charts() {
     );
     assert!(!html.contains("<script>x"), "values are escaped");
     assert!(html.contains("Download as HTML"));
+    accessible("report", &html);
     let other = Web::new(app.http_addr);
     other
         .signup("other@example.com", "a long enough password")
@@ -1374,6 +1418,7 @@ async fn the_admin_console_shows_every_users_jobs_queues_and_workers_and_retries
         "the first-start admin signs in"
     );
     let page = admin.text("/admin").await;
+    accessible("admin", &page);
     assert!(
         page.contains(&ok_job) && page.contains(&bad_job),
         "every user's jobs"

@@ -1,13 +1,32 @@
 //! Job records and their conditional transitions.
 
-use crate::{Result, Store, StoreError, corrupt, q};
+use crate::db::{Arg, Atomic, Cols, Conn, Query, Row, q};
+use crate::{Result, Store, StoreError, corrupt};
 use forklift_domain::{FileId, Job, JobId, JobOutput, JobState, Millis, UserId};
-use sqlx::Row;
 
-const JOB_COLUMNS: &str = "id, owner_id, kind, queue, params, input_file_ids, state, priority, \
-    attempt, max_attempts, run_at, lease_until, worker, progress, progress_message, error, \
-    outputs, cancel_requested, idempotency_key, version, created_at, updated_at, started_at, \
-    finished_at";
+/// The columns [`job_from_row`] reads, in its order (that of [`Job`]'s fields).
+macro_rules! job_columns {
+    () => {
+        "id, owner_id, kind, queue, params, input_file_ids, state, priority, attempt, \
+         max_attempts, run_at, lease_until, worker, progress, progress_message, error, outputs, \
+         cancel_requested, idempotency_key, version, created_at, updated_at, started_at, \
+         finished_at"
+    };
+}
+
+/// One conditional update of a running job, matched by its id (`$1`) and claim token
+/// (`$2`), returning the job: `running_update!("state = 'failed', error = $3")`.
+macro_rules! running_update {
+    ($set:literal) => {
+        concat!(
+            "UPDATE jobs SET ",
+            $set,
+            ", version = version + 1
+             WHERE id = $1 AND state = 'running' AND lease_token = $2 RETURNING ",
+            job_columns!()
+        )
+    };
+}
 
 /// A validated job about to be recorded as `queued`.
 #[derive(Debug, Clone)]
@@ -111,35 +130,40 @@ impl Store {
     /// returns the existing job and `false` instead (or an error if it differs).
     pub async fn insert_job(&self, new: &NewJob, now: Millis) -> Result<(Job, bool)> {
         let inputs = serde_json::to_string(&new.input_file_ids).map_err(corrupt)?;
-        let row = q!(
-            "INSERT INTO jobs (id, owner_id, kind, queue, params, input_file_ids, state, priority,
-                max_attempts, run_at, idempotency_key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $11)
-             ON CONFLICT (owner_id, idempotency_key) DO NOTHING
-             RETURNING {JOB_COLUMNS}"
-        )
-        .bind(new.id.to_string())
-        .bind(new.owner_id.to_string())
-        .bind(&new.kind)
-        .bind(&new.queue)
-        .bind(new.params.to_string())
-        .bind(inputs)
-        .bind(i64::from(new.priority))
-        .bind(i64::from(new.max_attempts))
-        .bind(new.run_at)
-        .bind(&new.idempotency_key)
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await?;
-        if let Some(row) = row {
-            return Ok((job_from_row(&row)?, true));
+        let q = q!(
+            concat!(
+                "INSERT INTO jobs (id, owner_id, kind, queue, params, input_file_ids, state,
+                    priority, max_attempts, run_at, idempotency_key, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $11)
+                 ON CONFLICT (owner_id, idempotency_key) DO NOTHING
+                 RETURNING ",
+                job_columns!()
+            ),
+            new.id.to_string(),
+            new.owner_id.to_string(),
+            &new.kind,
+            &new.queue,
+            new.params.to_string(),
+            inputs,
+            i64::from(new.priority),
+            i64::from(new.max_attempts),
+            new.run_at,
+            new.idempotency_key.clone(),
+            now,
+        );
+        if let Some(job) = self.db.write().optional(q, job_from_row).await? {
+            return Ok((job, true));
         }
-        let row = q!("SELECT {JOB_COLUMNS} FROM jobs WHERE owner_id = $1 AND idempotency_key = $2")
-            .bind(new.owner_id.to_string())
-            .bind(&new.idempotency_key)
-            .fetch_one(&self.pool)
-            .await?;
-        let existing = job_from_row(&row)?;
+        let q = q!(
+            concat!(
+                "SELECT ",
+                job_columns!(),
+                " FROM jobs WHERE owner_id = $1 AND idempotency_key = $2"
+            ),
+            new.owner_id.to_string(),
+            new.idempotency_key.clone(),
+        );
+        let existing = self.db.read().one(q, job_from_row).await?;
         if existing.kind != new.kind
             || existing.params != new.params
             || existing.input_file_ids != new.input_file_ids
@@ -151,47 +175,48 @@ impl Store {
 
     /// A job by id, whoever owns it (callers check the owner).
     pub async fn get_job(&self, id: JobId) -> Result<Option<Job>> {
-        let row = q!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| job_from_row(&r)).transpose()
+        let q = q!(
+            concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1"),
+            id.to_string()
+        );
+        self.db.read().optional(q, job_from_row).await
     }
 
     /// A page of jobs, newest first.
     pub async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<Job>> {
         // `$n` placeholders numbered by hand: they are what both backends accept.
-        let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1");
-        let mut binds: Vec<V<'_>> = Vec::new();
-        let param = |binds: &mut Vec<V<'_>>| format!("${}", binds.len());
-        let owner = f.owner.map(|o| o.to_string());
-        if let Some(owner) = &owner {
-            binds.push(V::S(owner));
-            sql += &format!(" AND owner_id = {}", param(&mut binds));
+        let mut sql = String::from(concat!("SELECT ", job_columns!(), " FROM jobs WHERE 1 = 1"));
+        let mut args = Vec::new();
+        let mut param = |arg: Arg| {
+            args.push(arg);
+            format!("${}", args.len())
+        };
+        if let Some(owner) = f.owner {
+            sql += &format!(" AND owner_id = {}", param(owner.to_string().into()));
         }
         if !f.states.is_empty() {
-            let mut ps = Vec::new();
-            for st in &f.states {
-                binds.push(V::S(st.as_str()));
-                ps.push(param(&mut binds));
-            }
+            let ps: Vec<String> = f
+                .states
+                .iter()
+                .map(|st| param(st.as_str().into()))
+                .collect();
             sql += &format!(" AND state IN ({})", ps.join(", "));
         }
         if let Some(kind) = &f.kind {
-            binds.push(V::S(kind));
-            sql += &format!(" AND kind = {}", param(&mut binds));
+            sql += &format!(" AND kind = {}", param(kind.into()));
         }
-        let before = f.before.map(|b| b.to_string());
-        if let Some(before) = &before {
-            binds.push(V::S(before));
-            sql += &format!(" AND id < {}", param(&mut binds));
+        if let Some(before) = f.before {
+            sql += &format!(" AND id < {}", param(before.to_string().into()));
         }
-        binds.push(V::I(i64::from(f.limit)));
-        sql += &format!(" ORDER BY id DESC LIMIT {}", param(&mut binds));
-        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(job_from_row).collect()
+        sql += &format!(
+            " ORDER BY id DESC LIMIT {}",
+            param(i64::from(f.limit).into())
+        );
+        let q = Query {
+            sql: sql.into(),
+            args,
+        };
+        self.db.read().all(q, job_from_row).await
     }
 
     /// The owner's jobs that changed at or after `since`, oldest change first (ties in
@@ -207,57 +232,65 @@ impl Store {
     ) -> Result<Vec<Job>> {
         // Ids are UUID text, so the empty string sorts before every one of them.
         let after = after.map(|id| id.to_string()).unwrap_or_default();
-        let rows = q!("SELECT {JOB_COLUMNS} FROM jobs
-             WHERE owner_id = $1 AND (updated_at > $2 OR (updated_at = $2 AND id > $3))
-             ORDER BY updated_at, id LIMIT $4")
-        .bind(owner.to_string())
-        .bind(since)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(job_from_row).collect()
+        let q = q!(
+            concat!(
+                "SELECT ",
+                job_columns!(),
+                " FROM jobs
+                 WHERE owner_id = $1 AND (updated_at > $2 OR (updated_at = $2 AND id > $3))
+                 ORDER BY updated_at, id LIMIT $4"
+            ),
+            owner.to_string(),
+            since,
+            after,
+            i64::from(limit),
+        );
+        self.db.read().all(q, job_from_row).await
     }
 
     /// How many jobs run now, per queue and worker (for the admin console).
     pub async fn running_counts(&self) -> Result<Vec<RunningCount>> {
-        let rows = sqlx::query(
+        let q = q!(
             "SELECT queue, worker, COUNT(*) AS n FROM jobs WHERE state = 'running'
-             GROUP BY queue, worker ORDER BY queue, worker",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
+             GROUP BY queue, worker ORDER BY queue, worker"
+        );
+        self.db
+            .read()
+            .all(q, |r| {
+                let mut c = Cols::new(r);
                 Ok(RunningCount {
-                    queue: r.try_get("queue")?,
-                    worker: r.try_get("worker")?,
-                    count: r.try_get("n")?,
+                    queue: c.text()?,
+                    worker: c.opt_text()?,
+                    count: c.int()?,
                 })
             })
-            .collect()
+            .await
     }
 
     /// Every queued job (to dispatch at start and to reconcile with the transport).
     pub async fn queued_jobs(&self) -> Result<Vec<Job>> {
-        let rows = q!("SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'queued' ORDER BY run_at")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(job_from_row).collect()
+        let q = q!(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE state = 'queued' ORDER BY run_at"
+        ));
+        self.db.read().all(q, job_from_row).await
     }
 
     /// Queued jobs untouched since `before`, oldest first, at most `limit`: the ones a
     /// transport may have lost, to publish again (transports drop duplicates).
     pub async fn stale_queued_jobs(&self, before: Millis, limit: u32) -> Result<Vec<Job>> {
-        let rows = q!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND updated_at < $1
-             ORDER BY updated_at LIMIT $2"
-        )
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(job_from_row).collect()
+        let q = q!(
+            concat!(
+                "SELECT ",
+                job_columns!(),
+                " FROM jobs WHERE state = 'queued' AND updated_at < $1
+                 ORDER BY updated_at LIMIT $2"
+            ),
+            before,
+            i64::from(limit),
+        );
+        self.db.read().all(q, job_from_row).await
     }
 
     /// `queued -> running` for `worker`, if the job is queued and due. None means the
@@ -270,22 +303,24 @@ impl Store {
         lease_until: Millis,
         now: Millis,
     ) -> Result<Option<Claim>> {
-        let row = q!(
-            "UPDATE jobs SET state = 'running', attempt = attempt + 1, worker = $2,
-                lease_token = $3, lease_until = $4, started_at = $5, updated_at = $5,
-                progress = 0, progress_message = '', cancel_requested = 0,
-                version = version + 1
-             WHERE id = $1 AND state = 'queued' AND run_at <= $5
-             RETURNING {JOB_COLUMNS}"
-        )
-        .bind(id.to_string())
-        .bind(worker)
-        .bind(token)
-        .bind(lease_until)
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await?;
-        Ok(row.map(|r| job_from_row(&r)).transpose()?.map(|job| Claim {
+        let q = q!(
+            concat!(
+                "UPDATE jobs SET state = 'running', attempt = attempt + 1, worker = $2,
+                    lease_token = $3, lease_until = $4, started_at = $5, updated_at = $5,
+                    progress = 0, progress_message = '', cancel_requested = 0,
+                    version = version + 1
+                 WHERE id = $1 AND state = 'queued' AND run_at <= $5
+                 RETURNING ",
+                job_columns!()
+            ),
+            id.to_string(),
+            worker,
+            token,
+            lease_until,
+            now,
+        );
+        let job = self.db.write().optional(q, job_from_row).await?;
+        Ok(job.map(|job| Claim {
             job,
             token: token.to_owned(),
         }))
@@ -299,20 +334,15 @@ impl Store {
         token: &str,
         lease_until: Millis,
     ) -> Result<Option<bool>> {
-        let row = sqlx::query(
+        let q = q!(
             "UPDATE jobs SET lease_until = $3
              WHERE id = $1 AND state = 'running' AND lease_token = $2
              RETURNING cancel_requested",
-        )
-        .bind(id.to_string())
-        .bind(token)
-        .bind(lease_until)
-        .fetch_optional(&self.writer)
-        .await?;
-        Ok(row
-            .map(|r| r.try_get::<i64, _>("cancel_requested"))
-            .transpose()?
-            .map(|c| c != 0))
+            id.to_string(),
+            token,
+            lease_until,
+        );
+        self.db.write().optional(q, |r| Ok(r.int(0)? != 0)).await
     }
 
     /// Records progress of a running attempt.
@@ -324,13 +354,15 @@ impl Store {
         message: &str,
         now: Millis,
     ) -> Result<Option<Job>> {
-        self.running_transition(
-            id,
+        let q = q!(
+            running_update!("progress = $3, progress_message = $4, updated_at = $5"),
+            id.to_string(),
             token,
-            "progress = $3, progress_message = $4, updated_at = $5",
-            &[V::I(i64::from(percent.min(100))), V::S(message), V::I(now)],
-        )
-        .await
+            i64::from(percent.min(100)),
+            message,
+            now,
+        );
+        self.db.write().optional(q, job_from_row).await
     }
 
     /// `running -> succeeded`, recording the outputs (replacing any of an earlier
@@ -342,64 +374,14 @@ impl Store {
         outputs: &[NewOutput],
         now: Millis,
     ) -> Result<Option<Job>> {
-        let mut tx = self.writer.begin().await?;
-        // Write first, so the transaction takes the write lock at once.
-        let owner: Option<String> = sqlx::query_scalar(
-            "UPDATE jobs SET updated_at = $3
-             WHERE id = $1 AND state = 'running' AND lease_token = $2 RETURNING owner_id",
-        )
-        .bind(id.to_string())
-        .bind(token)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(owner) = owner else {
-            return Ok(None);
-        };
-        let mut recorded = Vec::with_capacity(outputs.len());
-        for o in outputs {
-            let file_id: String = sqlx::query_scalar(
-                "INSERT INTO files (id, owner_id, name, content_type, size_bytes, sha256,
-                    blob_key, source_job_id, output_name, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $3, $9)
-                 ON CONFLICT (source_job_id, output_name) DO UPDATE SET
-                    content_type = excluded.content_type, size_bytes = excluded.size_bytes,
-                    sha256 = excluded.sha256, blob_key = excluded.blob_key,
-                    created_at = excluded.created_at
-                 RETURNING id",
-            )
-            .bind(FileId::new().to_string())
-            .bind(&owner)
-            .bind(&o.name)
-            .bind(&o.content_type)
-            .bind(o.size_bytes as i64)
-            .bind(&o.sha256)
-            .bind(&o.blob_key)
-            .bind(id.to_string())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            recorded.push(JobOutput {
-                name: o.name.clone(),
-                file_id: file_id.parse().map_err(corrupt)?,
-            });
-        }
-        let row = q!(
-            "UPDATE jobs SET state = 'succeeded', outputs = $3, progress = 100, error = NULL,
-                lease_token = NULL, lease_until = NULL, finished_at = $4, updated_at = $4,
-                version = version + 1
-             WHERE id = $1 AND lease_token = $2
-             RETURNING {JOB_COLUMNS}"
-        )
-        .bind(id.to_string())
-        .bind(token)
-        .bind(serde_json::to_string(&recorded).map_err(corrupt)?)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let job = job_from_row(&row)?;
-        tx.commit().await?;
-        Ok(Some(job))
+        self.db
+            .atomic(Succeed {
+                id: id.to_string(),
+                token: token.to_owned(),
+                outputs: outputs.to_vec(),
+                now,
+            })
+            .await
     }
 
     /// `running -> failed` with a message for the user.
@@ -410,14 +392,17 @@ impl Store {
         error: &str,
         now: Millis,
     ) -> Result<Option<Job>> {
-        self.running_transition(
-            id,
+        let q = q!(
+            running_update!(
+                "state = 'failed', error = $3, finished_at = $4, updated_at = $4,
+                 lease_token = NULL, lease_until = NULL"
+            ),
+            id.to_string(),
             token,
-            "state = 'failed', error = $3, finished_at = $4, updated_at = $4,
-             lease_token = NULL, lease_until = NULL",
-            &[V::S(error), V::I(now)],
-        )
-        .await
+            error,
+            now,
+        );
+        self.db.write().optional(q, job_from_row).await
     }
 
     /// `running -> queued` after a retryable failure, to run again at `run_at`.
@@ -429,27 +414,33 @@ impl Store {
         run_at: Millis,
         now: Millis,
     ) -> Result<Option<Job>> {
-        self.running_transition(
-            id,
+        let q = q!(
+            running_update!(
+                "state = 'queued', error = $3, run_at = $4, updated_at = $5,
+                 lease_token = NULL, lease_until = NULL, worker = NULL"
+            ),
+            id.to_string(),
             token,
-            "state = 'queued', error = $3, run_at = $4, updated_at = $5,
-             lease_token = NULL, lease_until = NULL, worker = NULL",
-            &[V::S(error), V::I(run_at), V::I(now)],
-        )
-        .await
+            error,
+            run_at,
+            now,
+        );
+        self.db.write().optional(q, job_from_row).await
     }
 
     /// `running -> queued` without spending the attempt: the worker is shutting down.
     pub async fn release(&self, id: JobId, token: &str, now: Millis) -> Result<Option<Job>> {
-        self.running_transition(
-            id,
+        let q = q!(
+            running_update!(
+                "state = 'queued', attempt = attempt - 1, run_at = $3, updated_at = $3,
+                 progress = 0, progress_message = '', lease_token = NULL, lease_until = NULL,
+                 worker = NULL"
+            ),
+            id.to_string(),
             token,
-            "state = 'queued', attempt = attempt - 1, run_at = $3, updated_at = $3,
-             progress = 0, progress_message = '', lease_token = NULL, lease_until = NULL,
-             worker = NULL",
-            &[V::I(now)],
-        )
-        .await
+            now,
+        );
+        self.db.write().optional(q, job_from_row).await
     }
 
     /// `running -> cancelled`, once the worker has stopped the attempt.
@@ -459,40 +450,44 @@ impl Store {
         token: &str,
         now: Millis,
     ) -> Result<Option<Job>> {
-        self.running_transition(
-            id,
+        let q = q!(
+            running_update!(
+                "state = 'cancelled', finished_at = $3, updated_at = $3,
+                 lease_token = NULL, lease_until = NULL"
+            ),
+            id.to_string(),
             token,
-            "state = 'cancelled', finished_at = $3, updated_at = $3,
-             lease_token = NULL, lease_until = NULL",
-            &[V::I(now)],
-        )
-        .await
+            now,
+        );
+        self.db.write().optional(q, job_from_row).await
     }
 
     /// Cancels a job: at once if queued, by asking its worker if running.
     pub async fn cancel(&self, id: JobId, now: Millis) -> Result<CancelOutcome> {
-        let row = q!(
-            "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2,
-                version = version + 1
-             WHERE id = $1 AND state = 'queued' RETURNING {JOB_COLUMNS}"
-        )
-        .bind(id.to_string())
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await?;
-        if let Some(r) = row {
-            return Ok(CancelOutcome::Cancelled(job_from_row(&r)?));
+        let q = q!(
+            concat!(
+                "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2,
+                    version = version + 1
+                 WHERE id = $1 AND state = 'queued' RETURNING ",
+                job_columns!()
+            ),
+            id.to_string(),
+            now,
+        );
+        if let Some(job) = self.db.write().optional(q, job_from_row).await? {
+            return Ok(CancelOutcome::Cancelled(job));
         }
-        let row = q!(
-            "UPDATE jobs SET cancel_requested = 1, updated_at = $2, version = version + 1
-             WHERE id = $1 AND state = 'running' RETURNING {JOB_COLUMNS}"
-        )
-        .bind(id.to_string())
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await?;
-        if let Some(r) = row {
-            return Ok(CancelOutcome::Requested(job_from_row(&r)?));
+        let q = q!(
+            concat!(
+                "UPDATE jobs SET cancel_requested = 1, updated_at = $2, version = version + 1
+                 WHERE id = $1 AND state = 'running' RETURNING ",
+                job_columns!()
+            ),
+            id.to_string(),
+            now,
+        );
+        if let Some(job) = self.db.write().optional(q, job_from_row).await? {
+            return Ok(CancelOutcome::Requested(job));
         }
         Ok(match self.get_job(id).await? {
             Some(job) => CancelOutcome::AlreadyFinal(job),
@@ -503,132 +498,168 @@ impl Store {
     /// `failed | cancelled -> queued` with a fresh set of attempts. None if the job
     /// is in another state.
     pub async fn retry(&self, id: JobId, now: Millis) -> Result<Option<Job>> {
-        let row = q!(
-            "UPDATE jobs SET state = 'queued', attempt = 0, error = NULL, run_at = $2,
-                progress = 0, progress_message = '', cancel_requested = 0, finished_at = NULL,
-                started_at = NULL, updated_at = $2, version = version + 1
-             WHERE id = $1 AND state IN ('failed', 'cancelled') RETURNING {JOB_COLUMNS}"
-        )
-        .bind(id.to_string())
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await?;
-        row.map(|r| job_from_row(&r)).transpose()
+        let q = q!(
+            concat!(
+                "UPDATE jobs SET state = 'queued', attempt = 0, error = NULL, run_at = $2,
+                    progress = 0, progress_message = '', cancel_requested = 0,
+                    finished_at = NULL, started_at = NULL, updated_at = $2,
+                    version = version + 1
+                 WHERE id = $1 AND state IN ('failed', 'cancelled') RETURNING ",
+                job_columns!()
+            ),
+            id.to_string(),
+            now,
+        );
+        self.db.write().optional(q, job_from_row).await
     }
 
     /// Puts back the running jobs whose lease ended before `expired_before` (their
     /// worker died): queued again, or failed when out of attempts. Pass `Millis::MAX`
     /// to recover every running job, when this process owns the database alone.
     pub async fn recover_running(&self, expired_before: Millis, now: Millis) -> Result<Recovered> {
-        let failed = q!("UPDATE jobs SET state = 'failed',
-                error = 'the worker running it stopped responding, and it has no attempts left',
-                finished_at = $2, updated_at = $2, lease_token = NULL, lease_until = NULL,
-                version = version + 1
-             WHERE state = 'running' AND lease_until < $1 AND attempt >= max_attempts
-             RETURNING {JOB_COLUMNS}")
-        .bind(expired_before)
-        .bind(now)
-        .fetch_all(&self.writer)
-        .await?;
-        let requeued = q!(
-            "UPDATE jobs SET state = 'queued', run_at = $2, updated_at = $2, worker = NULL,
-                lease_token = NULL, lease_until = NULL, progress = 0, progress_message = '',
-                version = version + 1
-             WHERE state = 'running' AND lease_until < $1
-             RETURNING {JOB_COLUMNS}"
-        )
-        .bind(expired_before)
-        .bind(now)
-        .fetch_all(&self.writer)
-        .await?;
-        Ok(Recovered {
-            requeued: requeued.iter().map(job_from_row).collect::<Result<_>>()?,
-            failed: failed.iter().map(job_from_row).collect::<Result<_>>()?,
-        })
+        let q = q!(
+            concat!(
+                "UPDATE jobs SET state = 'failed',
+                    error = 'the worker running it stopped responding, and it has no attempts left',
+                    finished_at = $2, updated_at = $2, lease_token = NULL, lease_until = NULL,
+                    version = version + 1
+                 WHERE state = 'running' AND lease_until < $1 AND attempt >= max_attempts
+                 RETURNING ",
+                job_columns!()
+            ),
+            expired_before,
+            now,
+        );
+        let failed = self.db.write().all(q, job_from_row).await?;
+        let q = q!(
+            concat!(
+                "UPDATE jobs SET state = 'queued', run_at = $2, updated_at = $2, worker = NULL,
+                    lease_token = NULL, lease_until = NULL, progress = 0, progress_message = '',
+                    version = version + 1
+                 WHERE state = 'running' AND lease_until < $1
+                 RETURNING ",
+                job_columns!()
+            ),
+            expired_before,
+            now,
+        );
+        let requeued = self.db.write().all(q, job_from_row).await?;
+        Ok(Recovered { requeued, failed })
     }
 
     /// Counts of jobs by state (for metrics and the admin console).
     pub async fn count_jobs_by_state(&self) -> Result<Vec<(JobState, i64)>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let s: &str = r.try_get("state")?;
-                Ok((s.parse().map_err(corrupt)?, r.try_get("n")?))
+        let q = q!("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state");
+        self.db
+            .read()
+            .all(q, |r| {
+                let mut c = Cols::new(r);
+                Ok((c.parse()?, c.int()?))
             })
-            .collect()
-    }
-
-    /// One conditional update of a running job, matched by its claim token.
-    /// `$1` is the id and `$2` the token; `binds` are `$3` onwards.
-    async fn running_transition(
-        &self,
-        id: JobId,
-        token: &str,
-        set: &str,
-        binds: &[V<'_>],
-    ) -> Result<Option<Job>> {
-        let q = q!("UPDATE jobs SET {set}, version = version + 1
-             WHERE id = $1 AND state = 'running' AND lease_token = $2 RETURNING {JOB_COLUMNS}")
-        .bind(id.to_string())
-        .bind(token.to_owned());
-        let row = bind_all(q, binds).fetch_optional(&self.writer).await?;
-        row.map(|r| job_from_row(&r)).transpose()
+            .await
     }
 }
 
-/// Binds `binds` in order after whatever `q` has bound already.
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    binds: &[V<'_>],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    for b in binds {
-        q = match *b {
-            V::I(i) => q.bind(i),
-            V::S(s) => q.bind(s.to_owned()),
+/// [`Store::succeed`]'s statements, which commit together.
+struct Succeed {
+    id: String,
+    token: String,
+    outputs: Vec<NewOutput>,
+    now: Millis,
+}
+
+impl Atomic for Succeed {
+    type Output = Option<Job>;
+
+    async fn run(self, c: &mut impl Conn) -> Result<Option<Job>> {
+        let Succeed {
+            id,
+            token,
+            outputs,
+            now,
+        } = self;
+        // Write first, so that on PostgreSQL the transaction takes the row lock at once.
+        let q = q!(
+            "UPDATE jobs SET updated_at = $3
+             WHERE id = $1 AND state = 'running' AND lease_token = $2 RETURNING owner_id",
+            &id,
+            &token,
+            now,
+        );
+        let Some(owner) = c.optional(q, |r| Ok(r.str(0)?.to_owned())).await? else {
+            return Ok(None);
         };
+        let mut recorded = Vec::with_capacity(outputs.len());
+        for o in outputs {
+            let q = q!(
+                "INSERT INTO files (id, owner_id, name, content_type, size_bytes, sha256,
+                    blob_key, source_job_id, output_name, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $3, $9)
+                 ON CONFLICT (source_job_id, output_name) DO UPDATE SET
+                    content_type = excluded.content_type, size_bytes = excluded.size_bytes,
+                    sha256 = excluded.sha256, blob_key = excluded.blob_key,
+                    created_at = excluded.created_at
+                 RETURNING id",
+                FileId::new().to_string(),
+                &owner,
+                &o.name,
+                o.content_type,
+                o.size_bytes as i64,
+                o.sha256,
+                o.blob_key,
+                &id,
+                now,
+            );
+            let file_id = c.one(q, |r| r.str(0)?.parse().map_err(corrupt)).await?;
+            recorded.push(JobOutput {
+                name: o.name,
+                file_id,
+            });
+        }
+        let q = q!(
+            concat!(
+                "UPDATE jobs SET state = 'succeeded', outputs = $3, progress = 100, error = NULL,
+                    lease_token = NULL, lease_until = NULL, finished_at = $4, updated_at = $4,
+                    version = version + 1
+                 WHERE id = $1 AND lease_token = $2
+                 RETURNING ",
+                job_columns!()
+            ),
+            id,
+            token,
+            serde_json::to_string(&recorded).map_err(corrupt)?,
+            now,
+        );
+        Ok(Some(c.one(q, job_from_row).await?))
     }
-    q
 }
 
-/// A value bound into a query built at run time.
-enum V<'a> {
-    I(i64),
-    S(&'a str),
-}
-
-fn job_from_row(r: &sqlx::any::AnyRow) -> Result<Job> {
-    let id: String = r.try_get("id")?;
-    let owner: String = r.try_get("owner_id")?;
-    let params: String = r.try_get("params")?;
-    let inputs: String = r.try_get("input_file_ids")?;
-    let outputs: String = r.try_get("outputs")?;
-    let state: String = r.try_get("state")?;
+fn job_from_row(r: &dyn Row) -> Result<Job> {
+    let mut c = Cols::new(r);
     Ok(Job {
-        id: id.parse().map_err(corrupt)?,
-        owner_id: owner.parse().map_err(corrupt)?,
-        kind: r.try_get("kind")?,
-        queue: r.try_get("queue")?,
-        params: serde_json::from_str(&params).map_err(corrupt)?,
-        input_file_ids: serde_json::from_str(&inputs).map_err(corrupt)?,
-        state: state.parse().map_err(corrupt)?,
-        priority: r.try_get::<i64, _>("priority")? as i32,
-        attempt: r.try_get::<i64, _>("attempt")? as u32,
-        max_attempts: r.try_get::<i64, _>("max_attempts")? as u32,
-        run_at: r.try_get("run_at")?,
-        lease_until: r.try_get("lease_until")?,
-        worker: r.try_get("worker")?,
-        progress: r.try_get::<i64, _>("progress")? as u32,
-        progress_message: r.try_get("progress_message")?,
-        error: r.try_get("error")?,
-        outputs: serde_json::from_str(&outputs).map_err(corrupt)?,
-        cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
-        idempotency_key: r.try_get("idempotency_key")?,
-        version: r.try_get("version")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        started_at: r.try_get("started_at")?,
-        finished_at: r.try_get("finished_at")?,
+        id: c.parse()?,
+        owner_id: c.parse()?,
+        kind: c.text()?,
+        queue: c.text()?,
+        params: serde_json::from_str(c.str()?).map_err(corrupt)?,
+        input_file_ids: serde_json::from_str(c.str()?).map_err(corrupt)?,
+        state: c.parse()?,
+        priority: c.int()? as i32,
+        attempt: c.int()? as u32,
+        max_attempts: c.int()? as u32,
+        run_at: c.int()?,
+        lease_until: c.opt_int()?,
+        worker: c.opt_text()?,
+        progress: c.int()? as u32,
+        progress_message: c.text()?,
+        error: c.opt_text()?,
+        outputs: serde_json::from_str(c.str()?).map_err(corrupt)?,
+        cancel_requested: c.int()? != 0,
+        idempotency_key: c.opt_text()?,
+        version: c.int()?,
+        created_at: c.int()?,
+        updated_at: c.int()?,
+        started_at: c.opt_int()?,
+        finished_at: c.opt_int()?,
     })
 }

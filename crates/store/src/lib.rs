@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
+mod db;
 mod files;
 mod jobs;
+mod postgres;
+mod sqlite;
 mod users;
 mod workers;
 
@@ -9,17 +12,22 @@ pub use jobs::{CancelOutcome, Claim, JobFilter, NewJob, NewOutput, Recovered, Ru
 pub use users::ApiToken;
 pub use workers::WorkerRecord;
 
-use sqlx::AnyPool;
-use sqlx::any::AnyPoolOptions;
+use db::{Conn, Db, q};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection};
+use std::str::FromStr;
 use std::time::Duration;
 
 /// What can go wrong talking to the store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database refused or failed a query.
+    /// The database refused or failed a query (PostgreSQL, or the store is closed).
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// SQLite refused or failed a query.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Migrations could not be applied.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -46,100 +54,62 @@ pub enum Backend {
     Postgres,
 }
 
-/// A handle on the database; cheap to clone. The same SQL runs on both backends
-/// (through sqlx's `Any` driver): `$n` placeholders, `RETURNING`, `ON CONFLICT`.
+/// A handle on the database; cheap to clone. The same SQL runs on both backends:
+/// `$n` placeholders, `RETURNING`, `ON CONFLICT`.
 ///
-/// Reads use `pool`; everything that writes uses `writer`. On PostgreSQL the two are
-/// one pool. On SQLite, which takes one writer at a time, `writer` is a single
-/// connection: writers queue for it in order instead of colliding on the database
-/// lock, where SQLite's busy handler would put them to sleep for milliseconds at a
-/// time (readers are never blocked: WAL).
+/// SQLite runs on rusqlite connections owned by threads of the store's own (a few
+/// readers, one writer that commits what is waiting together); PostgreSQL on a sqlx
+/// pool. Reads and writes say which they are, which only SQLite tells apart.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
-    writer: AnyPool,
-    backend: Backend,
+    db: Db,
 }
 
 impl Store {
     /// Opens (creating an SQLite file if needed) the database at `url` and applies
     /// migrations.
     pub async fn open(url: &str) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+        let db = if let Some(path) = url.strip_prefix("sqlite://") {
             let path = path.split('?').next().unwrap_or(path);
-            (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+            let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10));
+            // sqlx's migrator, on a connection of its own that is closed before the
+            // store opens its own: databases it migrated before keep their history
+            // (`_sqlx_migrations`), new ones get the very same.
+            let mut conn = options.connect().await?;
+            sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+            conn.close().await?;
+            Db::Sqlite(sqlite::Sqlite::open(options.get_filename()).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_owned())
+            Db::Postgres(postgres::open(url).await?)
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        let options = |connections: u32| {
-            AnyPoolOptions::new()
-                .max_connections(connections)
-                .acquire_timeout(Duration::from_secs(30))
-                .after_connect(move |conn, _meta| {
-                    Box::pin(async move {
-                        if backend == Backend::Sqlite {
-                            // WAL lets readers run beside the writer; the busy timeout
-                            // covers another process (a migration) holding the lock.
-                            sqlx::raw_sql(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                            )
-                            .execute(&mut *conn)
-                            .await?;
-                        }
-                        Ok(())
-                    })
-                })
-        };
-        let (pool, writer) = match backend {
-            Backend::Sqlite => {
-                let writer = options(1).connect(&url).await?;
-                sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-                (options(8).connect(&url).await?, writer)
-            }
-            Backend::Postgres => {
-                let pool = options(16).connect(&url).await?;
-                sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-                (pool.clone(), pool)
-            }
-        };
-        Ok(Self {
-            pool,
-            writer,
-            backend,
-        })
+        Ok(Self { db })
     }
 
     /// Which database this is.
     pub fn backend(&self) -> Backend {
-        self.backend
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
     }
 
     /// Answers when the database answers a trivial query (readiness).
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        // The row is not read: its type differs between the backends.
+        self.db.read().one(q!("SELECT 1"), |_| Ok(())).await
     }
 
-    /// Closes every connection (on shutdown).
+    /// Closes every connection (on shutdown); queries after this fail.
     pub async fn close(&self) {
-        self.pool.close().await;
-        self.writer.close().await;
+        self.db.close().await;
     }
 }
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
-
-/// A query whose text is built with `format!` from constant column lists only; values
-/// are always bound, never formatted in.
-macro_rules! q {
-    ($($fmt:tt)*) => {
-        sqlx::query(sqlx::AssertSqlSafe(format!($($fmt)*)))
-    };
-}
-pub(crate) use q;

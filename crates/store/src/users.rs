@@ -1,20 +1,21 @@
 //! Accounts and API tokens.
 
-use crate::{Result, Store, corrupt};
+use crate::db::{Cols, Conn, Row, q};
+use crate::{Result, Store};
 use forklift_domain::{Role, User, UserId, now_ms};
-use sqlx::Row;
 
 impl Store {
     /// Creates an account.
     pub async fn create_user(&self, email: &str, role: Role) -> Result<User> {
         let id = UserId::new();
-        sqlx::query("INSERT INTO users (id, email, role, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(id.to_string())
-            .bind(email)
-            .bind(role.as_str())
-            .bind(now_ms())
-            .execute(&self.writer)
-            .await?;
+        let q = q!(
+            "INSERT INTO users (id, email, role, created_at) VALUES ($1, $2, $3, $4)",
+            id.to_string(),
+            email,
+            role.as_str(),
+            now_ms(),
+        );
+        self.db.write().execute(q).await?;
         Ok(User {
             id,
             email: email.to_owned(),
@@ -24,9 +25,8 @@ impl Store {
 
     /// How many accounts exist (to bootstrap the first one).
     pub async fn count_users(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await?)
+        let q = q!("SELECT COUNT(*) FROM users");
+        self.db.read().one(q, |r| r.int(0)).await
     }
 
     /// Stores a new API token by its hash (the token itself is never stored); returns
@@ -38,48 +38,46 @@ impl Store {
         token_hash: &str,
     ) -> Result<String> {
         let id = UserId::new().to_string();
-        sqlx::query(
+        let q = q!(
             "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at)
              VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&id)
-        .bind(user.to_string())
-        .bind(name)
-        .bind(token_hash)
-        .bind(now_ms())
-        .execute(&self.writer)
-        .await?;
+            &id,
+            user.to_string(),
+            name,
+            token_hash,
+            now_ms(),
+        );
+        self.db.write().execute(q).await?;
         Ok(id)
     }
 
     /// The owner of an unrevoked API token, by the token's hash.
     pub async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>> {
-        let row = sqlx::query(
+        let q = q!(
             "SELECT u.id, u.email, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| user_from_row(&r)).transpose()
+            token_hash,
+        );
+        self.db.read().optional(q, user_from_row).await
     }
 
     /// An account by id.
     pub async fn get_user(&self, id: UserId) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT id, email, role FROM users WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| user_from_row(&r)).transpose()
+        let q = q!(
+            "SELECT id, email, role FROM users WHERE id = $1",
+            id.to_string()
+        );
+        self.db.read().optional(q, user_from_row).await
     }
 }
 
-fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User> {
-    let id: String = r.try_get("id")?;
+/// Reads `id, email, role`.
+fn user_from_row(r: &dyn Row) -> Result<User> {
+    let mut c = Cols::new(r);
     Ok(User {
-        id: id.parse().map_err(corrupt)?,
-        email: r.try_get("email")?,
-        role: Role::parse(r.try_get::<&str, _>("role")?),
+        id: c.parse()?,
+        email: c.text()?,
+        role: Role::parse(c.str()?),
     })
 }
 
@@ -107,119 +105,111 @@ impl Store {
     ) -> Result<Option<User>> {
         let id = UserId::new();
         let email = email.trim().to_lowercase();
-        let inserted = sqlx::query(
+        let q = q!(
             "INSERT INTO users (id, email, password_hash, role, created_at)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING",
-        )
-        .bind(id.to_string())
-        .bind(&email)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(now_ms())
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
+            id.to_string(),
+            &email,
+            password_hash,
+            role.as_str(),
+            now_ms(),
+        );
+        let inserted = self.db.write().execute(q).await?;
         Ok((inserted == 1).then_some(User { id, email, role }))
     }
 
     /// Sets (or replaces) an account's password hash.
     pub async fn set_password_hash(&self, user: UserId, password_hash: &str) -> Result<()> {
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(password_hash)
-            .bind(user.to_string())
-            .execute(&self.writer)
-            .await?;
+        let q = q!(
+            "UPDATE users SET password_hash = $1 WHERE id = $2",
+            password_hash,
+            user.to_string(),
+        );
+        self.db.write().execute(q).await?;
         Ok(())
     }
 
     /// An account and its password hash (if it has a password), by email.
     pub async fn credentials(&self, email: &str) -> Result<Option<(User, Option<String>)>> {
-        let row = sqlx::query("SELECT id, email, role, password_hash FROM users WHERE email = $1")
-            .bind(email.trim().to_lowercase())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?)))
-            .transpose()
+        let q = q!(
+            "SELECT id, email, role, password_hash FROM users WHERE email = $1",
+            email.trim().to_lowercase(),
+        );
+        self.db
+            .read()
+            .optional(q, |r| {
+                Ok((user_from_row(r)?, r.opt_str(3)?.map(str::to_owned)))
+            })
+            .await
     }
 
     /// Records a session by the hash of its id.
     pub async fn create_session(&self, id_hash: &str, user: UserId, expires_at: i64) -> Result<()> {
-        sqlx::query(
+        let q = q!(
             "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(id_hash)
-        .bind(user.to_string())
-        .bind(now_ms())
-        .bind(expires_at)
-        .execute(&self.writer)
-        .await?;
+            id_hash,
+            user.to_string(),
+            now_ms(),
+            expires_at,
+        );
+        self.db.write().execute(q).await?;
         Ok(())
     }
 
     /// The account of an unexpired session.
     pub async fn session_user(&self, id_hash: &str) -> Result<Option<User>> {
-        let row = sqlx::query(
+        let q = q!(
             "SELECT u.id, u.email, u.role FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.id_hash = $1 AND s.expires_at > $2",
-        )
-        .bind(id_hash)
-        .bind(now_ms())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| user_from_row(&r)).transpose()
+            id_hash,
+            now_ms(),
+        );
+        self.db.read().optional(q, user_from_row).await
     }
 
     /// Ends a session (sign-out): its cookie authenticates nothing from now on.
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&self.writer)
-            .await?;
+        let q = q!("DELETE FROM sessions WHERE id_hash = $1", id_hash);
+        self.db.write().execute(q).await?;
         Ok(())
     }
 
     /// Removes expired sessions; returns how many.
     pub async fn delete_expired_sessions(&self) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-            .bind(now_ms())
-            .execute(&self.writer)
-            .await?
-            .rows_affected())
+        let q = q!("DELETE FROM sessions WHERE expires_at <= $1", now_ms());
+        self.db.write().execute(q).await
     }
 
     /// A user's API tokens, newest first.
     pub async fn list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>> {
-        let rows = sqlx::query(
+        let q = q!(
             "SELECT id, name, created_at, revoked_at FROM api_tokens
              WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
-        )
-        .bind(user.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
+            user.to_string(),
+        );
+        self.db
+            .read()
+            .all(q, |r| {
+                let mut c = Cols::new(r);
                 Ok(ApiToken {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    created_at: r.try_get("created_at")?,
-                    revoked_at: r.try_get("revoked_at")?,
+                    id: c.text()?,
+                    name: c.text()?,
+                    created_at: c.int()?,
+                    revoked_at: c.opt_int()?,
                 })
             })
-            .collect()
+            .await
     }
 
     /// Revokes one of a user's tokens; false if they have no such unrevoked token.
     pub async fn revoke_api_token(&self, user: UserId, id: &str) -> Result<bool> {
-        Ok(sqlx::query(
+        let q = q!(
             "UPDATE api_tokens SET revoked_at = $1
              WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .bind(user.to_string())
-        .execute(&self.writer)
-        .await?
-        .rows_affected()
-            == 1)
+            now_ms(),
+            id,
+            user.to_string(),
+        );
+        Ok(self.db.write().execute(q).await? == 1)
     }
 }

@@ -1,5 +1,7 @@
-//! The store's guarantees, on a real SQLite file per test: every transition is
-//! conditional, so stale or duplicate workers change nothing.
+//! The store's guarantees, on a real SQLite file and a real PostgreSQL database per
+//! test: every transition is conditional, so stale or duplicate workers change nothing;
+//! concurrent writes each land exactly once, a failing one alone fails, and a read sees
+//! every write that was answered before it.
 
 use forklift_domain::{JobId, JobState, Role, now_ms};
 use forklift_store::{
@@ -13,16 +15,19 @@ enum Db {
 }
 
 async fn store(db: Db) -> (Store, Option<tempfile::TempDir>) {
+    let (url, dir) = url(db);
+    (Store::open(&url).await.unwrap(), dir)
+}
+
+/// The URL of a fresh database; the guard keeps an SQLite file alive.
+fn url(db: Db) -> (String, Option<tempfile::TempDir>) {
     match db {
         Db::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}", dir.path().join("t.db").display());
-            (Store::open(&url).await.unwrap(), Some(dir))
+            (url, Some(dir))
         }
-        Db::Postgres => {
-            let url = forklift_testkit::Postgres::shared().database();
-            (Store::open(&url).await.unwrap(), None)
-        }
+        Db::Postgres => (forklift_testkit::Postgres::shared().database(), None),
     }
 }
 
@@ -55,6 +60,10 @@ on_both!(
     accounts_sessions_and_tokens,
     jobs_updated_since_are_one_owners_in_change_order_and_page,
     workers_are_upserted_listed_by_last_report_and_deleted,
+    concurrent_inserts_and_claims_each_land_exactly_once,
+    failing_writes_among_concurrent_ones_fail_alone,
+    a_read_right_after_a_write_sees_it,
+    a_closed_store_refuses_queries_and_a_reopened_one_keeps_its_data,
 );
 
 async fn new_job(s: &Store, key: Option<&str>) -> forklift_domain::Job {
@@ -568,4 +577,238 @@ async fn workers_are_upserted_listed_by_last_report_and_deleted(db: Db) {
     assert!(s.delete_worker("w1").await.unwrap());
     assert!(!s.delete_worker("w1").await.unwrap(), "already gone");
     assert_eq!(s.workers_seen_since(0).await.unwrap(), [two]);
+}
+
+/// 200 jobs submitted at once, then two workers racing for each: every insert lands
+/// once, and every job is claimed exactly once.
+async fn concurrent_inserts_and_claims_each_land_exactly_once(db: Db) {
+    let (s, _d) = store(db).await;
+    let owner = s.create_user("many@x", Role::User).await.unwrap().id;
+    let now = now_ms();
+    let inserts: Vec<_> = (0..200)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let new = NewJob {
+                    id: JobId::new(),
+                    owner_id: owner,
+                    kind: "debug.noop".into(),
+                    queue: "debug".into(),
+                    params: serde_json::json!({ "i": i }),
+                    input_file_ids: vec![],
+                    priority: 0,
+                    max_attempts: 1,
+                    run_at: now,
+                    idempotency_key: Some(format!("key-{i}")),
+                };
+                let (job, created) = s.insert_job(&new, now).await.unwrap();
+                assert!(created);
+                assert_eq!(job.id, new.id);
+                job.id
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in inserts {
+        ids.push(t.await.unwrap());
+    }
+
+    let claims: Vec<_> = ids
+        .iter()
+        .flat_map(|&id| ["w1", "w2"].map(|w| (id, w)))
+        .map(|(id, worker)| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let token = format!("{worker}-{id}");
+                let claim = s
+                    .claim(id, worker, &token, now + 60_000, now)
+                    .await
+                    .unwrap();
+                claim.map(|c| (c.job.id, c.job.attempt, c.job.worker))
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for t in claims {
+        won.extend(t.await.unwrap());
+    }
+    assert_eq!(won.len(), 200, "each job claimed by exactly one of the two");
+    won.sort_by_key(|(id, ..)| *id);
+    won.dedup_by_key(|(id, ..)| *id);
+    assert_eq!(won.len(), 200, "no job claimed twice");
+    assert!(won.iter().all(|(_, attempt, _)| *attempt == 1));
+
+    let all = s
+        .list_jobs(&JobFilter {
+            owner: Some(owner),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 200, "every insert landed once");
+    assert!(
+        all.iter()
+            .all(|j| j.state == JobState::Running && j.attempt == 1)
+    );
+    let counts = s.count_jobs_by_state().await.unwrap();
+    assert_eq!(counts, [(JobState::Running, 200)]);
+}
+
+/// Writes that break a constraint, sent at the same time as many that do not: the
+/// failing ones report their own error and leave nothing behind; the rest all land.
+async fn failing_writes_among_concurrent_ones_fail_alone(db: Db) {
+    let (s, _d) = store(db).await;
+    for i in 0..50 {
+        s.create_user(&format!("taken-{i}@x"), Role::User)
+            .await
+            .unwrap();
+    }
+    let nobody = forklift_domain::UserId::new();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                match i % 4 {
+                    // A fresh account: lands.
+                    0 | 1 => s
+                        .create_user(&format!("new-{i}@x"), Role::User)
+                        .await
+                        .map(|_| ()),
+                    // An email that is taken: a unique violation.
+                    2 => s
+                        .create_user(&format!("taken-{}@x", i / 4), Role::User)
+                        .await
+                        .map(|_| ()),
+                    // A token for an account that does not exist: a foreign-key violation.
+                    _ => s
+                        .create_api_token(nobody, "t", &format!("hash-{i}"))
+                        .await
+                        .map(|_| ()),
+                }
+                .map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    for (i, r) in results.iter().enumerate() {
+        match i % 4 {
+            0 | 1 => assert!(r.is_ok(), "write {i}: {r:?}"),
+            2 => assert!(
+                r.as_ref()
+                    .is_err_and(|e| e.contains("unique") || e.contains("UNIQUE")),
+                "write {i}: {r:?}"
+            ),
+            _ => assert!(
+                r.as_ref()
+                    .is_err_and(|e| e.contains("foreign key") || e.contains("FOREIGN KEY")),
+                "write {i}: {r:?}"
+            ),
+        }
+    }
+    assert_eq!(s.count_users().await.unwrap(), 50 + 100);
+    for i in (0..200).filter(|i| i % 4 < 2) {
+        let (user, _) = s.credentials(&format!("new-{i}@x")).await.unwrap().unwrap();
+        assert_eq!(user.email, format!("new-{i}@x"));
+    }
+    for i in (0..200).filter(|i| i % 4 == 3) {
+        assert!(
+            s.user_by_token_hash(&format!("hash-{i}"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+/// Every answered write is visible to the very next read, from many tasks at once.
+async fn a_read_right_after_a_write_sees_it(db: Db) {
+    let (s, _d) = store(db).await;
+    let owner = s.create_user("rw@x", Role::User).await.unwrap().id;
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let now = now_ms();
+                let new = NewJob {
+                    id: JobId::new(),
+                    owner_id: owner,
+                    kind: "debug.noop".into(),
+                    queue: "debug".into(),
+                    params: serde_json::json!({ "i": i }),
+                    input_file_ids: vec![],
+                    priority: 0,
+                    max_attempts: 1,
+                    run_at: now,
+                    idempotency_key: None,
+                };
+                let (job, _) = s.insert_job(&new, now).await.unwrap();
+                let read = s.get_job(job.id).await.unwrap().expect("inserted job");
+                assert_eq!((read.version, read.state), (job.version, JobState::Queued));
+                assert_eq!((read.created_at, read.updated_at), (now, now));
+
+                let token = format!("t-{i}");
+                s.claim(job.id, "w", &token, now + 60_000, now)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    s.get_job(job.id).await.unwrap().unwrap().state,
+                    JobState::Running
+                );
+
+                s.set_progress(job.id, &token, 40, "half", now)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let read = s.get_job(job.id).await.unwrap().unwrap();
+                assert_eq!(
+                    (read.progress, read.progress_message.as_str()),
+                    (40, "half")
+                );
+
+                let done = s
+                    .succeed(job.id, &token, &[output("out")], now)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let read = s.get_job(job.id).await.unwrap().unwrap();
+                assert_eq!(
+                    (read.state, read.version),
+                    (JobState::Succeeded, done.version)
+                );
+                let file = s.get_file(read.outputs[0].file_id).await.unwrap();
+                assert_eq!(file.map(|f| f.source_job_id), Some(Some(job.id)));
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+async fn a_closed_store_refuses_queries_and_a_reopened_one_keeps_its_data(db: Db) {
+    let (url, _d) = url(db);
+    let s = Store::open(&url).await.unwrap();
+    let user = s.create_user("kept@x", Role::User).await.unwrap();
+    s.ping().await.unwrap();
+    let clone = s.clone();
+    s.close().await;
+    assert!(
+        clone.get_user(user.id).await.is_err(),
+        "closed for every clone"
+    );
+    assert!(clone.create_user("late@x", Role::User).await.is_err());
+
+    // Opening again runs the migrations again: they are all recorded as applied.
+    let s = Store::open(&url).await.unwrap();
+    assert_eq!(
+        s.get_user(user.id).await.unwrap().map(|u| u.email),
+        Some("kept@x".into())
+    );
+    assert_eq!(s.count_users().await.unwrap(), 1);
+    s.close().await;
 }

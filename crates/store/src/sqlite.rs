@@ -12,6 +12,7 @@
 
 use crate::db::{Arg, Conn, Map, Query, Row};
 use crate::{Result, StoreError};
+use rusqlite::config::DbConfig;
 use rusqlite::{CachedStatement, Connection, OpenFlags, ffi};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -207,6 +208,10 @@ fn connect(path: &Path, side: Side) -> rusqlite::Result<Connection> {
     }
     // Every statement the store runs, and the list variants in use, stay prepared.
     c.set_prepared_statement_cache_capacity(128);
+    // Plans never depend on bound values: without this SQLite re-prepares a statement
+    // whenever a value it peeked at while planning (`LIMIT $n`, for one) is bound
+    // anew, which made every page of a list parse its SQL again.
+    c.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(c)
 }
 
@@ -603,5 +608,26 @@ mod tests {
         assert!(answer(rollback_said).is_err());
         assert!(answer(b_said).is_ok(), "runs in a transaction of its own");
         assert_eq!(values(&c), ["b"]);
+    }
+
+    #[test]
+    fn a_cached_statement_is_not_prepared_again_for_new_values() {
+        let (dir, c) = scratch();
+        c.execute_batch("INSERT INTO t (v) VALUES ('a'), ('b'), ('c')")
+            .unwrap();
+        drop(c);
+        let c = connect(&dir.path().join("t.db"), Side::Read).unwrap();
+        let sql = "SELECT v FROM t WHERE v > $1 ORDER BY v LIMIT $2";
+        for (after, limit) in [("", 1), ("a", 2), ("b", 3), ("", 2)] {
+            let rows =
+                ready(Local(&c).all(q!(sql, after, limit), |r| Ok(r.str(0)?.to_owned()))).unwrap();
+            assert!(rows.len() <= limit as usize, "{rows:?}");
+        }
+        let stmt = c.prepare_cached(sql).unwrap();
+        assert_eq!(
+            stmt.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "binding another LIMIT must not re-plan (and re-parse) the statement"
+        );
     }
 }

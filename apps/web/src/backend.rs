@@ -1,19 +1,19 @@
 //! The web app's only way to files and jobs: the Files and Jobs gRPC API, called on
 //! behalf of a signed-in user with the service credentials. In unified mode the
-//! channel is an in-memory pipe to this process's own gRPC server; extracted, it is
-//! a network connection to the jobs service. Either way the same code runs and the
+//! transport calls this process's own gRPC services directly; extracted, it is a
+//! network connection to the jobs service. Either way the same code runs and the
 //! jobs service checks ownership on every call.
 
 use bytes::Bytes;
 use forklift_domain::User;
 use forklift_engine::auth::{ACTING_ROLE_HEADER, ACTING_USER_HEADER, SERVICE_TOKEN_HEADER};
+use forklift_host::GrpcTransport;
 use forklift_rpc::v1 as pb;
 use forklift_rpc::v1::admin_client::AdminClient;
 use forklift_rpc::v1::files_client::FilesClient;
 use forklift_rpc::v1::jobs_client::JobsClient;
 use futures::{Stream, StreamExt};
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 /// Largest gRPC message (download chunks are at most 256 KiB; uploads send 1 MiB).
@@ -36,35 +36,34 @@ pub enum UploadPart {
 /// gRPC clients plus the credentials to act for users.
 #[derive(Clone)]
 pub struct Backend {
-    files: FilesClient<Channel>,
-    jobs: JobsClient<Channel>,
-    admin: AdminClient<Channel>,
-    channel: Channel,
+    files: FilesClient<GrpcTransport>,
+    jobs: JobsClient<GrpcTransport>,
+    admin: AdminClient<GrpcTransport>,
+    transport: GrpcTransport,
     service_token: MetadataValue<Ascii>,
 }
 
 impl Backend {
-    /// Clients over `channel`, authenticating with the shared `service_token`.
-    pub fn new(channel: Channel, service_token: &str) -> anyhow::Result<Self> {
+    /// Clients over `transport`, authenticating with the shared `service_token`.
+    pub fn new(transport: GrpcTransport, service_token: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            files: FilesClient::new(channel.clone())
+            files: FilesClient::new(transport.clone())
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
-            jobs: JobsClient::new(channel.clone()),
-            admin: AdminClient::new(channel.clone()),
-            channel,
+            jobs: JobsClient::new(transport.clone()),
+            admin: AdminClient::new(transport.clone()),
+            transport,
             service_token: service_token
                 .parse()
                 .map_err(|_| anyhow::anyhow!("FORKLIFT_SERVICE_TOKEN must be printable ASCII"))?,
         })
     }
 
-    /// The channel (for health checks).
-    pub fn channel(&self) -> &Channel {
-        &self.channel
+    /// The transport (for health checks).
+    pub fn transport(&self) -> &GrpcTransport {
+        &self.transport
     }
 
-    /// A request acting as `user`.
     /// A request acting for `user`: the service token, the user's id and role (the
     /// web app has just checked both against the session or API token, so the jobs
     /// service need not look the account up again).

@@ -121,7 +121,7 @@ pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
             let store = Store::open(&cfg.common.database_url()).await.context(
                 "FORKLIFT_DATABASE_URL: cannot open the database (accounts and sessions)",
             )?;
-            let backend = backend::Backend::new(channel, &token)?;
+            let backend = backend::Backend::new(forklift_host::channel_transport(channel), &token)?;
             let metrics = Arc::new(forklift_engine::Metrics::default());
             let registry = forklift_kinds::registry(&forklift_kinds::KindsConfig {
                 debug_kinds: cfg.common.debug_kinds,
@@ -143,7 +143,7 @@ pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
                 .unwrap_or_else(forklift_engine::auth::random_secret);
             common.service_token = Some(token.clone());
             let host = JobsHost::build(&common, true).await?;
-            let backend = backend::Backend::new(host.local_channel().await?, &token)?;
+            let backend = backend::Backend::new(host.local_grpc().await, &token)?;
             let web = Web::new(web_parts(
                 cfg,
                 host.store().clone(),

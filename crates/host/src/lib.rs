@@ -249,38 +249,64 @@ impl JobsHost {
     }
 }
 
+/// A gRPC transport as the web app's clients use it: a network [`Channel`] or this
+/// process's own services called directly ([`JobsHost::local_grpc`]).
+///
+/// [`Channel`]: tonic::transport::Channel
+pub type GrpcTransport = tower::util::BoxCloneSyncService<
+    axum::http::Request<tonic::body::Body>,
+    axum::http::Response<tonic::body::Body>,
+    TransportError,
+>;
+
+/// Why a [`GrpcTransport`] could not carry a call (the network channel's errors; the
+/// direct one has none).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct TransportError(#[from] tonic::transport::Error);
+
+/// A network channel as a [`GrpcTransport`].
+pub fn channel_transport(channel: tonic::transport::Channel) -> GrpcTransport {
+    use tower::ServiceExt;
+    GrpcTransport::new(channel.map_err(TransportError))
+}
+
 impl JobsHost {
-    /// A gRPC channel to this host's own API over an in-memory pipe: the web app calls
-    /// the jobs service through the very same interface whether it runs in this process
-    /// or elsewhere. The in-memory server stops when the engine closes its streams.
-    pub async fn local_channel(&self) -> anyhow::Result<tonic::transport::Channel> {
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<tokio::io::DuplexStream>>(4);
-        let server = grpc_server(&self.api, &self.engine)
-            .await?
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::ReceiverStream::new(rx),
-                self.engine.closing().clone().cancelled_owned(),
-            );
-        tokio::spawn(async move {
-            if let Err(e) = server.await {
-                tracing::warn!(error = %e, "in-process gRPC server: {e}");
-            }
-        });
-        let connector = tower::service_fn(move |_: tonic::transport::Uri| {
-            let tx = tx.clone();
-            async move {
-                let (client, server) = tokio::io::duplex(256 * 1024);
-                tx.send(Ok(server))
-                    .await
-                    .map_err(|_| std::io::Error::other("the in-process gRPC server has stopped"))?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(client))
-            }
-        });
-        Ok(
-            tonic::transport::Endpoint::from_static("http://in-process.forklift")
-                .connect_with_connector_lazy(connector),
+    /// This host's own gRPC services (Files, Jobs, Admin, health) as a transport the
+    /// generated clients call directly: the web app goes through the very same
+    /// interface — messages, metadata, the service token, every ownership check —
+    /// whether the jobs service runs in this process or elsewhere; in one process the
+    /// calls just skip the HTTP/2 connection. Timed in the metrics like network calls.
+    pub async fn local_grpc(&self) -> GrpcTransport {
+        use tower::{Layer, ServiceExt};
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        set_serving(&health_reporter).await;
+        let routes = tonic::service::Routes::new(health_service)
+            .add_service(self.api.files_server())
+            .add_service(self.api.jobs_server())
+            .add_service(self.api.admin_server())
+            .prepare();
+        let timed = MetricsLayer::new(self.engine.metrics().clone(), "grpc").layer(routes);
+        GrpcTransport::new(
+            ServiceExt::<axum::http::Request<tonic::body::Body>>::map_err(
+                timed,
+                |never: std::convert::Infallible| -> TransportError { match never {} },
+            ),
         )
     }
+}
+
+/// Reports Files, Jobs and Admin as serving.
+async fn set_serving(health_reporter: &tonic_health::server::HealthReporter) {
+    health_reporter
+        .set_serving::<forklift_rpc::v1::jobs_server::JobsServer<GrpcApi>>()
+        .await;
+    health_reporter
+        .set_serving::<forklift_rpc::v1::files_server::FilesServer<GrpcApi>>()
+        .await;
+    health_reporter
+        .set_serving::<forklift_rpc::v1::admin_server::AdminServer<GrpcApi>>()
+        .await;
 }
 
 /// The gRPC server: Files, Jobs, Admin, health and reflection (v1 and v1alpha: grpcurl
@@ -294,15 +320,7 @@ async fn grpc_server(
     >,
 > {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<forklift_rpc::v1::jobs_server::JobsServer<GrpcApi>>()
-        .await;
-    health_reporter
-        .set_serving::<forklift_rpc::v1::files_server::FilesServer<GrpcApi>>()
-        .await;
-    health_reporter
-        .set_serving::<forklift_rpc::v1::admin_server::AdminServer<GrpcApi>>()
-        .await;
+    set_serving(&health_reporter).await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(forklift_rpc::FILE_DESCRIPTOR_SET)

@@ -21,7 +21,7 @@ struct Inner {
     public_url: Option<String>,
     signin: RateLimiter,
     submit: RateLimiter,
-    /// Password hashing (argon2id: ~20 MiB and tens of milliseconds each) runs on
+    /// Password hashing (argon2id: 12 MiB and tens of milliseconds each) runs on
     /// blocking threads, at most this many at once, so that a burst of sign-ins
     /// cannot starve every other request of CPU.
     hashing: tokio::sync::Semaphore,

@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
+    forklift_host::without_huge_pages();
     if let Err(e) = run().await {
         eprintln!("forklift-web: {e:#}");
         std::process::exit(1);

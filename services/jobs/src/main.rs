@@ -10,6 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
+    forklift_host::without_huge_pages();
     if let Err(e) = run().await {
         eprintln!("forklift-jobs: {e:#}");
         std::process::exit(1);

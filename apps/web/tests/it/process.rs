@@ -173,3 +173,19 @@ async fn sigterm_right_after_the_start_up_banner_is_a_clean_shutdown() {
         assert!(status.success(), "clean exit: {status:?}");
     }
 }
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_server_runs_without_transparent_huge_pages() {
+    // Huge pages made every barely used 2 MiB of the allocator's arenas resident.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.proc.pid())).unwrap();
+    let thp = status.lines().find(|l| l.starts_with("THP_enabled:"));
+    assert_eq!(
+        thp.map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["THP_enabled:", "0"]),
+        "{status}"
+    );
+    assert!(server.terminate().await.success());
+}

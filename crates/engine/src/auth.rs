@@ -178,11 +178,7 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 /// Whether `password` matches a hash made by [`hash_password`] (constant time).
 pub fn verify_password(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash).is_ok_and(|h| {
-        argon2()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+    PasswordHash::new(hash).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 /// A random secret of 32 bytes, hex-encoded (session ids, CSRF tokens, passwords).

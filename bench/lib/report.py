@@ -30,29 +30,28 @@ SCENARIOS = {
 # while writing this harness on 2026-11-22; printed only under a missed target. Revisit
 # when Forklift changes.
 CAUSES = {
-    "S1": "No cause found in Forklift: /healthz is a static handler that served 75k–147k req/s across "
-          "runs of the same binary, with wrk on the same two cores. The ratio swings with run-to-run "
-          "noise on this shared VM (Express measured 4.4k–14k req/s in successive runs): check the "
-          "steal figures in the notes.",
-    "S2": "CPU per request: ~0.85 ms in Forklift unified (perf at 50 connections: ~36 % in sqlx's "
-          "SQLite worker threads, ~40 % malloc/free, futex wake-ups and context switches — sqlx runs "
-          "each SQLite connection on its own thread and hands each row over a channel, and the `Any` "
-          "driver copies every row into an `AnyRow`). A request makes 3 queries (token, then the "
-          "jobs service looks the acting user up again, then the list) through the in-process gRPC "
-          "client (prost encode/decode); Express makes 2. Extracted adds a gRPC hop and PostgreSQL on "
-          "the same two cores.",
-    "S3": "The same per-query cost as S2, more of it: session lookup, then files and jobs listed "
-          "through gRPC, each re-looking the user up (5 queries; Express 3); Next.js's own cost "
-          "(RSC render, inline flight data) is what the 30× target would need on top.",
-    "S4": "Unified: writes serialize on SQLite's single writer; 8 pooled connections plus the 50 "
-          "worker slots' claims and finishes contend, and SQLite's busy handler sleeps — at 50 "
-          "connections Forklift used 0.7 of 2 cores with the machine 59 % idle, p50 81 ms "
-          "(1 connection: p50 1.5 ms). Extracted: the web app's token query plus the jobs "
-          "service's user query, insert and publish, across two processes and PostgreSQL.",
-    "S5": "Unified: bounded by submission — jobs/s equals the gRPC submit rate in the note, i.e. the "
-          "S4 write path on SQLite. Extracted: the worker's claim and finish on PostgreSQL are slower "
-          "than submission, so a backlog builds (enqueue-to-start p50 in seconds). BullMQ alone (one "
-          "Lua script per add, no database row) is the ceiling Redis allows.",
+    "S1": "No cause found in Forklift: /healthz is a static handler that served 76k–114k req/s across "
+          "runs of the same binary on 2026-12-02, with wrk on the same two cores. The ratio swings with "
+          "run-to-run noise on this shared VM (Express measured 4.4k–14k req/s in successive runs): "
+          "check the steal figures in the notes.",
+    "S2": "Unified: about 0.1 ms of CPU per request since 2026-12-02 (fixed: SQLite re-prepared every "
+          "cached statement with a bound LIMIT, 20 % of the readers' time; the web app's calls crossed an "
+          "in-memory HTTP/2 connection; RFC 3339 formatting was 7 %). Extracted: every request crosses "
+          "three processes that share the two cores with wrk — the web app (HTTP, the token query on "
+          "PostgreSQL, a gRPC call over one HTTP/2 connection), the jobs API (HTTP/2, the list query) and "
+          "PostgreSQL (a backend process per connection running both queries). perf -a during S2 "
+          "extracted (2026-12-02): the web process 35 % of all CPU samples, the jobs API 26 %, PostgreSQL "
+          "31 %, the machine 2 % idle — saturated, and 2 of every 3 cycles go to the extra process hops "
+          "and PostgreSQL that unified mode does not have.",
+    "S3": "As S2, with more of it: the session lookup, then files and jobs listed through the jobs "
+          "service (Express makes the same queries directly against PostgreSQL).",
+    "S4": "Extracted: a submit is the web app's token query, then the jobs API's user check, insert "
+          "(a PostgreSQL commit) and Redis publish — three processes, PostgreSQL and Redis on two cores.",
+    "S5": "Against BullMQ alone (no database row; the reference row): Forklift keeps every job as a "
+          "row and writes it three times (insert, claim, finish), so unified S5 is bounded by SQLite's "
+          "one writer and by submission over gRPC (jobs/s equals the submit rate in the note). Extracted: "
+          "the worker's claim and finish on PostgreSQL are slower than submission, so a backlog builds "
+          "(enqueue-to-start p50 in seconds).",
     "S6": "Both decode these JPEGs at ⅛ scale (375×250) before Lanczos3. Forklift's ⅛ path reads "
           "only the DC coefficients (its own safe-Rust Huffman walk that skips the AC coefficients "
           "by table lookups): ~80 % of its instructions (callgrind); resizing and encoding take "
@@ -61,13 +60,14 @@ CAUSES = {
           "arithmetic-coded files, go through jpeg-decoder's scaled IDCT: at ¼ it made ~0.6–0.75× "
           "the thumbnails/s of sharp with fastShrinkOnLoad off (the reference row, which decodes "
           "at ¼).",
-    "S7": "Start-up runs ffprobe -version, ffmpeg -version and ffmpeg -encoders one after another, "
-          "twice (6 subprocesses of ~70 ms; seen with strace): ~450 ms before /healthz answers. "
-          "Without ffmpeg on the path (the reference row) the same start takes ~12–40 ms.",
-    "S9": "Per-cell work: ~7,800 instructions per 132-byte row on one thread (callgrind: splitting "
-          "records 18 %, number and date parsing 13 %, top-value purges on columns with thousands "
-          "of values 10 %, KLL sorting 10 %, hashing 5 %). The second thread adds well under 2× on "
-          "this shared two-core VM: two threads use 15–25 % more CPU time in all than one.",
+    "S7": "Start-up answers /healthz before the video kind's ffmpeg check (run in the background) "
+          "ends; a miss here is start-up noise on this shared VM (compare the runs in the notes).",
+    "S8": "The peak comes from sign-up: one argon2id hash holds 12 MiB while it runs (the bench signs "
+          "up once, the unified server also hashes the first admin's password at first start). "
+          "Extracted: the web process alone; the jobs API's peak is in the note.",
+    "S9": "Per-cell work: ~4,500 instructions per 132-byte row on one thread (callgrind: splitting "
+          "records, number and date parsing, top-value upkeep, KLL sorting, hashing). The second thread "
+          "adds well under 2× on this shared two-core VM.",
 }
 
 
@@ -273,7 +273,7 @@ def markdown(res, meta, checks):
               f"The chart: [{meta.get('svg_name', 'chart')}]({meta.get('svg_name', '')}).", ""]
     if missed:
         lines += ["## Why targets were missed", "",
-                  "From profiling on the machine that wrote this harness (2026-11-22); see bench/README.md.", ""]
+                  "From profiling on the machine that wrote this harness (2026-12-02); see bench/README.md.", ""]
         lines += [f"- **{tid}**: {CAUSES[tid]}" for tid in sorted(missed, key=lambda t: int(t[1:]))]
         lines.append("")
     return "\n".join(lines)

@@ -89,7 +89,16 @@
   function startUserStream() {
     const el = $("[data-user-stream]");
     if (!el || !el.dataset.userStream || typeof EventSource !== "function") return;
-    const versions = new Map();
+    // The version each shown row is at (rendered rows carry theirs); events not newer
+    // are stale. Events for rows not shown yet wait in `pending` for the fresh list.
+    const versions = new Map(), pending = new Map();
+    const seed = () => {
+      for (const r of $$("tr[data-job-id]", el)) {
+        const v = Number(r.dataset.version);
+        if (Number.isFinite(v)) versions.set(r.dataset.jobId, v);
+      }
+    };
+    seed();
     const src = new EventSource(el.dataset.userStream);
     src.addEventListener("open", markLive);
     src.addEventListener("job", (msg) => {
@@ -99,46 +108,62 @@
       const row = $$("tr[data-job-id]", el).find((r) => r.dataset.jobId === id);
       if (!row) {
         // Once a fresh list still lacks it, it is an older job off this page: let it be.
-        if (!offPage.has(id)) refreshJobList(el, id);
+        if (offPage.has(id)) return;
+        const held = pending.get(id);
+        if (!held || newer(ev, Number(held.version)) !== null) pending.set(id, ev);
+        refreshJobList(el, id);
         return;
       }
+      apply(row, id, ev);
+    });
+
+    function apply(row, id, ev) {
       const v = newer(ev, versions.has(id) ? versions.get(id) : -Infinity);
       if (v === null) return;
       versions.set(id, v);
       applyJob(row, ev);
-    });
-  }
+    }
 
-  // Replaces the stream's section with the server's current rendering, at most one
-  // fetch at a time (events arriving meanwhile ask for one more).
-  let listFetch = null, listAgain = false;
-  const offPage = new Set(), asked = new Set();
-  async function refreshJobList(el, id) {
-    asked.add(id);
-    if (listFetch) { listAgain = true; return; }
-    listFetch = (async () => {
-      try {
-        const res = await fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
-        if (!res.ok) return;
-        const doc = new DOMParser().parseFromString(await res.text(), "text/html");
-        const next = doc.querySelector("[data-user-stream]");
-        if (!next) return;
-        // Keep the live stream: swap the contents, not the element that owns it.
-        el.replaceChildren(...Array.from(next.childNodes, (n) => document.importNode(n, true)));
-        updateTimes();
-        const shown = new Set($$("tr[data-job-id]", el).map((r) => r.dataset.jobId));
-        for (const a of asked) if (!shown.has(a)) offPage.add(a);
-        asked.clear();
-      } catch {
-        // Network trouble: the next event or a reload brings the list.
+    // Replaces the stream's section with the server's current rendering, at most one
+    // fetch at a time (events arriving meanwhile ask for one more). Events that came
+    // while the list was on its way are applied to it where newer than what it shows.
+    let listFetch = null, listAgain = false;
+    const offPage = new Set(), asked = new Set();
+    async function refreshJobList(el, id) {
+      asked.add(id);
+      if (listFetch) { listAgain = true; return; }
+      // The ids this fetch answers; ones asked for meanwhile wait for the next.
+      const answering = new Set(asked);
+      asked.clear();
+      listFetch = (async () => {
+        try {
+          const res = await fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+          if (!res.ok) return;
+          const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+          const next = doc.querySelector("[data-user-stream]");
+          if (!next) return;
+          // Keep the live stream: swap the contents, not the element that owns it.
+          el.replaceChildren(...Array.from(next.childNodes, (n) => document.importNode(n, true)));
+          updateTimes();
+          versions.clear();
+          seed();
+          const rows = new Map($$("tr[data-job-id]", el).map((r) => [r.dataset.jobId, r]));
+          for (const [pid, ev] of pending) {
+            const r = rows.get(pid);
+            if (r) { apply(r, pid, ev); pending.delete(pid); }
+          }
+          for (const a of answering) if (!rows.has(a)) { offPage.add(a); pending.delete(a); }
+        } catch {
+          // Network trouble: the next event or a reload brings the list.
+        }
+      })();
+      await listFetch;
+      listFetch = null;
+      if (listAgain) {
+        listAgain = false;
+        const again = asked.values().next();
+        if (!again.done) refreshJobList(el, again.value);
       }
-    })();
-    await listFetch;
-    listFetch = null;
-    if (listAgain) {
-      listAgain = false;
-      const next = asked.values().next();
-      if (!next.done) refreshJobList(el, next.value);
     }
   }
 

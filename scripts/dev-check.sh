@@ -4,12 +4,17 @@
 # and make sure no process it started is left. Needs grpcurl and jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for tool in grpcurl jq curl; do
+  command -v "$tool" >/dev/null || { echo "dev-check: needs $tool on PATH (.ci/run installs it)"; exit 1; }
+done
 dir=$(mktemp -d)
 export FORKLIFT_DEV_DIR=$dir FORKLIFT_DEV_WEB_PORT=3190 FORKLIFT_DEV_GRPC_PORT=50191 \
   FORKLIFT_DEV_API_HTTP_PORT=3191 FORKLIFT_DEV_WORKER_HTTP_PORT=3192 \
   FORKLIFT_DEV_REDIS_PORT=6391 FORKLIFT_DEV_PG_PORT=5441 FORKLIFT_DEBUG_KINDS=true FORKLIFT_DEV_WATCH=0
 setsid scripts/dev.sh >"$dir.out" 2>&1 < /dev/null &
 dev=$!
+# Whatever stops this script early, the topology it started goes too.
+trap 'kill -INT -"$dev" 2>/dev/null || true' EXIT
 fail() { echo "dev-check: $*"; cat "$dir.out"; tail -20 "$dir"/logs/*.log 2>/dev/null; kill -INT -"$dev" 2>/dev/null; exit 1; }
 for _ in $(seq 1 1800); do
   curl -fsS -o /dev/null "http://127.0.0.1:3190/readyz" 2>/dev/null && break

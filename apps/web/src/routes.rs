@@ -85,7 +85,8 @@ pub fn router(web: Web) -> Router {
             ServiceBuilder::new()
                 .layer(RequestBodyTimeoutLayer::new(UPLOAD_IDLE))
                 .layer(MapRequestBodyLayer::new(axum::body::Body::new)),
-        );
+        )
+        .layer(axum::middleware::from_fn(close_after_refused_upload));
     let request_id = HeaderName::from_static("x-request-id");
     let headers = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -137,4 +138,22 @@ pub fn router(web: Web) -> Router {
         ))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(web)
+}
+
+/// A refused upload (too large, bad CSRF token, no file) leaves the rest of its body
+/// unread, so its connection cannot carry another request: the answer says so, or a
+/// client that reused the connection would get a broken response.
+async fn close_after_refused_upload(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let upload = req.method() == axum::http::Method::POST;
+    let mut res = next.run(req).await;
+    if upload && (res.status().is_client_error() || res.status().is_server_error()) {
+        res.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    res
 }

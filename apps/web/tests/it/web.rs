@@ -777,6 +777,8 @@ async fn uploads_over_the_limit_get_413_and_store_nothing() {
     let big = vec![7u8; 1024 * 1024 + 10];
     let r = web.upload_raw("big.bin", big.clone()).await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // The rest of the body is unread: the connection must not be reused.
+    assert_eq!(r.headers()[reqwest::header::CONNECTION], "close");
     assert!(
         r.text()
             .await
@@ -797,6 +799,7 @@ async fn uploads_over_the_limit_get_413_and_store_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.headers()[reqwest::header::CONNECTION], "close");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "too_large");
     // Just under the limit is fine.

@@ -85,16 +85,10 @@ async fn new_job(s: &Store, key: Option<&str>) -> forklift_domain::Job {
         }
     };
     let new = NewJob {
-        id: JobId::new(),
-        owner_id: user,
-        kind: "debug.noop".into(),
-        queue: "debug".into(),
         params: serde_json::json!({"a": 1}),
-        input_file_ids: vec![],
-        priority: 0,
         max_attempts: 2,
-        run_at: now_ms(),
         idempotency_key: key.map(str::to_owned),
+        ..noop(user, now_ms())
     };
     s.insert_job(&new, now_ms()).await.unwrap().0
 }
@@ -464,9 +458,9 @@ async fn accounts_sessions_and_tokens(db: Db) {
     assert!(s.list_api_tokens(bob.id).await.unwrap().is_empty());
 }
 
-/// A queued job of `owner` recorded at `at` (its `updated_at`).
-async fn job_at(s: &Store, owner: forklift_domain::UserId, at: i64) -> forklift_domain::Job {
-    let new = NewJob {
+/// A `debug.noop` job of `owner`, due at `run_at`, one attempt, no inputs.
+fn noop(owner: forklift_domain::UserId, run_at: i64) -> NewJob {
+    NewJob {
         id: JobId::new(),
         owner_id: owner,
         kind: "debug.noop".into(),
@@ -475,10 +469,14 @@ async fn job_at(s: &Store, owner: forklift_domain::UserId, at: i64) -> forklift_
         input_file_ids: vec![],
         priority: 0,
         max_attempts: 1,
-        run_at: at,
+        run_at,
         idempotency_key: None,
-    };
-    s.insert_job(&new, at).await.unwrap().0
+    }
+}
+
+/// A queued job of `owner` recorded at `at` (its `updated_at`).
+async fn job_at(s: &Store, owner: forklift_domain::UserId, at: i64) -> forklift_domain::Job {
+    s.insert_job(&noop(owner, at), at).await.unwrap().0
 }
 
 async fn jobs_updated_since_are_one_owners_in_change_order_and_page(db: Db) {
@@ -590,16 +588,9 @@ async fn concurrent_inserts_and_claims_each_land_exactly_once(db: Db) {
             let s = s.clone();
             tokio::spawn(async move {
                 let new = NewJob {
-                    id: JobId::new(),
-                    owner_id: owner,
-                    kind: "debug.noop".into(),
-                    queue: "debug".into(),
                     params: serde_json::json!({ "i": i }),
-                    input_file_ids: vec![],
-                    priority: 0,
-                    max_attempts: 1,
-                    run_at: now,
                     idempotency_key: Some(format!("key-{i}")),
+                    ..noop(owner, now)
                 };
                 let (job, created) = s.insert_job(&new, now).await.unwrap();
                 assert!(created);
@@ -734,16 +725,8 @@ async fn a_read_right_after_a_write_sees_it(db: Db) {
             tokio::spawn(async move {
                 let now = now_ms();
                 let new = NewJob {
-                    id: JobId::new(),
-                    owner_id: owner,
-                    kind: "debug.noop".into(),
-                    queue: "debug".into(),
                     params: serde_json::json!({ "i": i }),
-                    input_file_ids: vec![],
-                    priority: 0,
-                    max_attempts: 1,
-                    run_at: now,
-                    idempotency_key: None,
+                    ..noop(owner, now)
                 };
                 let (job, _) = s.insert_job(&new, now).await.unwrap();
                 let read = s.get_job(job.id).await.unwrap().expect("inserted job");

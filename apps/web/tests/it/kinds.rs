@@ -31,6 +31,17 @@ async fn output(c: &Client, job: &pb::Job, name: &str) -> Vec<u8> {
     c.download(&out.file_id).await.unwrap().1
 }
 
+/// Uploads `bytes` as `name`, profiles it with the detected dialect and returns the
+/// job in its final state.
+async fn profiled(c: &Client, name: &str, bytes: &[u8]) -> pb::Job {
+    let file = c.upload(name, bytes).await.unwrap();
+    let job = c
+        .submit(submit(profile_params(""), &[&file.id]))
+        .await
+        .unwrap();
+    c.watch_to_end(&job.id).await.pop().unwrap()
+}
+
 #[tokio::test]
 async fn a_csv_is_profiled_into_json_and_html_reports() {
     let app = TestApp::start().await;
@@ -54,12 +65,7 @@ async fn a_csv_is_profiled_into_json_and_html_reports() {
         );
     }
     csv += "501,1.5,true\n"; // ragged: three fields of five
-    let file = c.upload("people.csv", csv.as_bytes()).await.unwrap();
-    let job = c
-        .submit(submit(profile_params(""), &[&file.id]))
-        .await
-        .unwrap();
-    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    let done = profiled(c, "people.csv", csv.as_bytes()).await;
     assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
 
     let report: serde_json::Value =
@@ -124,15 +130,7 @@ async fn files_that_are_not_csv_fail_clearly_and_bad_params_are_refused() {
 
     // A file cut off inside a quoted field: profiled, with the broken last record
     // reported by its line instead of failing the job; and the worker carries on.
-    let cut = c
-        .upload("cut.csv", b"id,note\n1,fine\n2,\"never closed\n3,more")
-        .await
-        .unwrap();
-    let job = c
-        .submit(submit(profile_params(""), &[&cut.id]))
-        .await
-        .unwrap();
-    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    let done = profiled(c, "cut.csv", b"id,note\n1,fine\n2,\"never closed\n3,more").await;
     assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
     let report: serde_json::Value =
         serde_json::from_slice(&output(c, &done, "report.json").await).unwrap();

@@ -35,8 +35,9 @@ pub struct VideoConfig {
 pub struct Transcode {
     /// Which ffmpeg, once checked; the check starts when the kind is made.
     tools: Arc<OnceLock<Result<Tools, Unavailable>>>,
-    /// The configured ffmpeg and ffprobe; `None` to search the `PATH`.
-    paths: Option<(PathBuf, PathBuf)>,
+    /// The configured ffmpeg and ffprobe; `None` to look for them (see
+    /// [`Tools::configured`]).
+    paths: (Option<PathBuf>, Option<PathBuf>),
     max_input_bytes: u64,
 }
 
@@ -45,13 +46,7 @@ impl Transcode {
     /// and ffprobe, a few hundred milliseconds) on a thread of its own, so that the
     /// server's start does not wait; [`Kind::available`] waits for that check.
     pub fn new(cfg: &VideoConfig) -> Self {
-        let paths = cfg.ffmpeg.clone().map(|ffmpeg| {
-            let ffprobe = cfg
-                .ffprobe
-                .clone()
-                .unwrap_or_else(|| ffmpeg.with_file_name("ffprobe"));
-            (ffmpeg, ffprobe)
-        });
+        let paths = (cfg.ffmpeg.clone(), cfg.ffprobe.clone());
         let kind = Self {
             tools: Arc::default(),
             paths,
@@ -61,7 +56,7 @@ impl Transcode {
         let started = std::thread::Builder::new()
             .name("ffmpeg-check".into())
             .spawn(move || {
-                tools.get_or_init(|| find_tools(paths.as_ref()));
+                tools.get_or_init(|| find_tools(&paths));
             });
         if let Err(e) = started {
             // Not fatal: the first question of availability makes the check instead.
@@ -72,16 +67,15 @@ impl Transcode {
 
     /// The checked tools; waits for the start-up check if it is still running.
     fn tools(&self) -> &Result<Tools, Unavailable> {
-        self.tools.get_or_init(|| find_tools(self.paths.as_ref()))
+        self.tools.get_or_init(|| find_tools(&self.paths))
     }
 }
 
 /// Finds and checks ffmpeg and ffprobe, logging why video jobs cannot run if not.
-fn find_tools(paths: Option<&(PathBuf, PathBuf)>) -> Result<Tools, Unavailable> {
-    let tools = match paths {
-        Some((ffmpeg, ffprobe)) => Tools::at(ffmpeg.clone(), ffprobe.clone()),
-        None => Tools::detect(),
-    };
+fn find_tools(
+    (ffmpeg, ffprobe): &(Option<PathBuf>, Option<PathBuf>),
+) -> Result<Tools, Unavailable> {
+    let tools = Tools::configured(ffmpeg.clone(), ffprobe.clone());
     if let Err(e) = &tools {
         tracing::warn!(
             reason = e.reason(),

@@ -47,12 +47,32 @@ impl Tools {
     /// [`FFPROBE_ENV`] when set, otherwise a search of `PATH`; then checks them as
     /// [`Tools::at`] does. Runs both tools briefly, so call it once at start-up.
     pub fn detect() -> Result<Self, Unavailable> {
-        let search = env::var_os("PATH").unwrap_or_default();
-        let find = |var: &str, name: &str| match env::var_os(var) {
-            Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
-            _ => find_in(&search, name),
+        let var = |name| {
+            env::var_os(name)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
         };
-        Self::at(find(FFMPEG_ENV, "ffmpeg")?, find(FFPROBE_ENV, "ffprobe")?)
+        Self::configured(var(FFMPEG_ENV), var(FFPROBE_ENV))
+    }
+
+    /// The tools as configured: each path given is used; a missing ffprobe is looked
+    /// for beside a given ffmpeg, and anything else on `PATH`. Then checks them as
+    /// [`Tools::at`] does.
+    pub fn configured(
+        ffmpeg: Option<PathBuf>,
+        ffprobe: Option<PathBuf>,
+    ) -> Result<Self, Unavailable> {
+        let search = env::var_os("PATH").unwrap_or_default();
+        let ffprobe = match (ffprobe, &ffmpeg) {
+            (Some(p), _) => p,
+            (None, Some(ffmpeg)) => ffmpeg.with_file_name("ffprobe"),
+            (None, None) => find_in(&search, "ffprobe")?,
+        };
+        let ffmpeg = match ffmpeg {
+            Some(p) => p,
+            None => find_in(&search, "ffmpeg")?,
+        };
+        Self::at(ffmpeg, ffprobe)
     }
 
     /// Searches only `search_path` (a `PATH`-style list of directories) and ignores the

@@ -301,10 +301,8 @@ async fn cancelling_a_video_job_leaves_no_ffmpeg_running() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn without_ffmpeg_video_jobs_are_unavailable_and_the_rest_works() {
-    let app = TestApp::start_with(&["--ffmpeg", "/nonexistent/ffmpeg"]).await;
-    let c = &app.client;
+/// Submitting a transcode is refused with FAILED_PRECONDITION naming the kind and `tool`.
+async fn video_is_unavailable(c: &Client, tool: &str) {
     let file = c.upload("clip.mp4", b"whatever").await.unwrap();
     let err = c
         .submit(submit(transcode_params(360), &[&file.id]))
@@ -313,9 +311,16 @@ async fn without_ffmpeg_video_jobs_are_unavailable_and_the_rest_works() {
     assert_eq!(err.code(), Code::FailedPrecondition);
     let msg = err.message();
     assert!(
-        msg.contains("video.transcode") && (msg.contains("ffmpeg") || msg.contains("ffprobe")),
+        msg.contains("video.transcode") && msg.contains(tool),
         "{msg}"
     );
+}
+
+#[tokio::test]
+async fn without_ffmpeg_video_jobs_are_unavailable_and_the_rest_works() {
+    let app = TestApp::start_with(&["--ffmpeg", "/nonexistent/ffmpeg"]).await;
+    let c = &app.client;
+    video_is_unavailable(c, "ff").await;
     let img = c.upload("a.jpg", &test_jpeg(40, 40, None)).await.unwrap();
     let job = c
         .submit(submit(
@@ -328,5 +333,14 @@ async fn without_ffmpeg_video_jobs_are_unavailable_and_the_rest_works() {
         c.watch_to_end(&job.id).await.pop().unwrap().state(),
         pb::JobState::Succeeded
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_ffprobe_setting_is_used_on_its_own() {
+    // Only ffprobe is configured (ffmpeg comes from the PATH): a wrong ffprobe must make
+    // video jobs unavailable, not be ignored for want of an ffmpeg setting.
+    let app = TestApp::start_with(&["--ffprobe", "/nonexistent/ffprobe"]).await;
+    video_is_unavailable(&app.client, "ffprobe").await;
     app.stop().await;
 }

@@ -402,20 +402,23 @@ if want extracted; then
     data="$work/extracted"
     mkdir -p "$data"
     export FORKLIFT_DATABASE_URL="$forklift_db" FORKLIFT_REDIS_URL="$redis_url" FORKLIFT_DATA_DIR="$data"
+    # A data directory per process; files in one directory every process names by URL
+    # (a volume they all mount).
+    export FORKLIFT_STORAGE_URL="file://$data/files"
     export FORKLIFT_SERVICE_TOKEN="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
     export FORKLIFT_DEBUG_KINDS=true FORKLIFT_SHUTDOWN_GRACE=5s
     api_grpc=$(free_port)
     api_http=$(free_port)
     worker_http=$(free_port)
     http=$(free_port)
-    start jobs-api "$jobs_bin" --role api --grpc-addr "127.0.0.1:$api_grpc" --http-addr "127.0.0.1:$api_http"
+    start jobs-api "$jobs_bin" --role api --data-dir "$data/jobs-api" --grpc-addr "127.0.0.1:$api_grpc" --http-addr "127.0.0.1:$api_http"
     api_pid=$last_pid
     wait_http "http://127.0.0.1:$api_http/healthz" "$api_pid"
-    start jobs-worker "$jobs_bin" --role worker --http-addr "127.0.0.1:$worker_http" --queues debug=50
+    start jobs-worker "$jobs_bin" --role worker --data-dir "$data/jobs-worker" --http-addr "127.0.0.1:$worker_http" --queues debug=50
     worker_pid=$last_pid
     wait_http "http://127.0.0.1:$worker_http/healthz" "$worker_pid"
     web_args=(--jobs-url "http://127.0.0.1:$api_grpc" --submit-per-minute 0)
-    start forklift-web "$web_bin" --http-addr "127.0.0.1:$http" "${web_args[@]}"
+    start forklift-web "$web_bin" --data-dir "$data/web" --http-addr "127.0.0.1:$http" "${web_args[@]}"
     pid=$last_pid
     rss_watch "$pid"
     api_rss_file="$work/rss-api.json"
@@ -457,7 +460,7 @@ if want extracted; then
         note="runs: $(jq -c .runs_ms <<<"$out")"
     stop "$worker_pid"
     stop "$api_pid"
-    unset FORKLIFT_DATABASE_URL FORKLIFT_REDIS_URL FORKLIFT_DATA_DIR FORKLIFT_SERVICE_TOKEN \
+    unset FORKLIFT_DATABASE_URL FORKLIFT_REDIS_URL FORKLIFT_DATA_DIR FORKLIFT_STORAGE_URL FORKLIFT_SERVICE_TOKEN \
         FORKLIFT_DEBUG_KINDS FORKLIFT_SHUTDOWN_GRACE
 fi
 

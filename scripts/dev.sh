@@ -26,7 +26,7 @@ if ! command -v redis-server >/dev/null || [ -z "$pg_bin" ]; then
   exit 1
 fi
 
-mkdir -p "$dev/redis" "$dev/data" "$dev/logs"
+mkdir -p "$dev/redis" "$dev/data" "$dev/files" "$dev/logs"
 # As root, PostgreSQL runs as the postgres user, which must reach its directory.
 [ "$(id -u)" = 0 ] && chmod 755 "$dev"
 pids=()
@@ -66,7 +66,10 @@ done
 
 export FORKLIFT_DATABASE_URL="postgres://forklift@127.0.0.1:$pg_port/forklift"
 export FORKLIFT_REDIS_URL="redis://127.0.0.1:$redis_port/"
-export FORKLIFT_DATA_DIR="$dev/data"
+# Each process gets a data directory of its own, as pods do; files live in one storage
+# every process names by URL (a directory here, standing in for a bucket or a shared volume).
+export FORKLIFT_STORAGE_URL="${FORKLIFT_STORAGE_URL:-file://$dev/files}"
+export FORKLIFT_DEV_DIR="$dev"
 # The web app acts for signed-in users with this secret; all three processes share it.
 export FORKLIFT_SERVICE_TOKEN="${FORKLIFT_SERVICE_TOKEN:-dev-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"
 export FORKLIFT_DEV_TARGET="$target"
@@ -75,10 +78,11 @@ export web_port grpc_port api_http_port worker_http_port
 echo "Forklift, extracted (Ctrl-C stops everything):"
 echo "  Web:        http://127.0.0.1:$web_port"
 echo "  gRPC API:   127.0.0.1:$grpc_port  (token: $dev/data/admin-token)"
-echo "  Admin:      admin@localhost, password in $dev/data/admin-password (first start)"
+echo "  Admin:      admin@localhost, password in $dev/data/admin-password"
 echo "  Jobs HTTP:  http://127.0.0.1:$api_http_port/metrics (api), http://127.0.0.1:$worker_http_port/metrics (worker)"
 echo "  Redis:      $FORKLIFT_REDIS_URL"
 echo "  PostgreSQL: $FORKLIFT_DATABASE_URL"
+echo "  Files:      $FORKLIFT_STORAGE_URL"
 echo "  Logs:       $dev/logs"
 
 if [ "${FORKLIFT_DEV_WATCH:-1}" != 0 ] && command -v watchexec >/dev/null; then

@@ -1,5 +1,5 @@
 #![doc = include_str!("../README.md")]
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,6 +67,48 @@ pub struct JobsConfig {
     /// Settings shared with the web app.
     #[command(flatten)]
     pub common: CommonConfig,
+    /// A one-off command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<JobsCommand>,
+}
+
+/// One-off commands of `forklift-jobs`; they use the same settings (the database URL
+/// above all) and exit.
+#[derive(Debug, Clone, Subcommand)]
+pub enum JobsCommand {
+    /// Accounts: create users and API tokens in the record, e.g. the first admin with
+    /// `kubectl exec deploy/forklift-jobs-api -- forklift-jobs admin create-user --email
+    /// you@example.com --admin`.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `forklift-jobs admin …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Creates an account that signs in to the web app. Prints a generated password
+    /// (shown once) unless `--password-stdin` reads one; fails if the email is taken.
+    CreateUser {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+        /// Make the account an admin (sees the admin console and every user's jobs).
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input instead.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Creates an API token (for gRPC and the JSON API) for an existing account and
+    /// prints it; only its hash is stored, so it cannot be shown again.
+    CreateToken {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+        /// A name to recognise the token by on the API tokens page.
+        #[arg(long, default_value = "created by an operator")]
+        name: String,
+    },
 }
 
 /// What a jobs-service process does.

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod accounts;
 mod http;
 
 pub use http::{MetricsLayer, health_router, metrics_text};
@@ -7,8 +8,7 @@ pub use http::{MetricsLayer, health_router, metrics_text};
 use anyhow::Context;
 use forklift_blob::Blobs;
 use forklift_config::CommonConfig;
-use forklift_domain::Role as UserRole;
-use forklift_engine::auth::{Authenticator, create_user_with_token};
+use forklift_engine::auth::Authenticator;
 use forklift_engine::{Engine, EngineConfig, GrpcApi};
 use forklift_kinds::KindsConfig;
 use forklift_queue::{
@@ -59,19 +59,19 @@ pub struct Listeners {
 }
 
 impl JobsHost {
-    /// Assembles the parts from configuration. With `bootstrap`, the first start on an
-    /// empty database creates `admin@localhost` and writes its API token to
-    /// `<data dir>/admin-token` and its web password to `<data dir>/admin-password`
-    /// (owner-readable only; never logged).
+    /// Assembles the parts from configuration. With `bootstrap` (unified mode's zero
+    /// setup), the first start on an empty database creates `admin@localhost` and writes
+    /// its API token to `<data dir>/admin-token` and its web password to
+    /// `<data dir>/admin-password` (owner-readable only; never logged). Processes that
+    /// start together on an empty database create at most one such admin.
     pub async fn build(c: &CommonConfig, bootstrap: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&c.data_dir).with_context(|| {
             format!("FORKLIFT_DATA_DIR: cannot create {}", c.data_dir.display())
         })?;
+        let blobs = open_storage(c).await?;
         let store = Store::open(&c.database_url())
             .await
             .context("FORKLIFT_DATABASE_URL: cannot open the database")?;
-        let blobs = Blobs::local(&c.data_dir.join("files"))
-            .context("FORKLIFT_DATA_DIR: cannot use file storage")?;
         let (transport, bus): (Arc<dyn Transport>, Arc<dyn EventBus>) = match &c.redis_url {
             Some(url) => (
                 Arc::new(
@@ -185,6 +185,7 @@ impl JobsHost {
         let workers = roles.workers.then(|| {
             let (engine, started) = (engine.clone(), self.workers_started.clone());
             tokio::spawn(async move {
+                clear_scratch(&engine.config().scratch_dir);
                 engine.recover().await.context("recovering jobs at start")?;
                 let workers = engine.start_workers().await;
                 started.send_replace(true);
@@ -344,17 +345,46 @@ async fn grpc_server(
         .add_service(api.admin_server()))
 }
 
+/// The file storage every process of a deployment shares: `FORKLIFT_STORAGE_URL`, or
+/// `files/` in the data directory when unset — which only one process can use, so a
+/// process that shares its queue through Redis refuses to start without the URL.
+/// Checked before anything else is built: a wrong bucket, endpoint or key stops the
+/// start with the variable named instead of failing every job later.
+pub async fn open_storage(c: &CommonConfig) -> anyhow::Result<Blobs> {
+    let blobs = match &c.storage_url {
+        Some(url) => Blobs::from_url(url).context("FORKLIFT_STORAGE_URL: cannot use it")?,
+        None if c.redis_url.is_some() => anyhow::bail!(
+            "FORKLIFT_STORAGE_URL is required with FORKLIFT_REDIS_URL: processes that share \
+             their jobs through Redis must share their files too (s3://BUCKET[/PREFIX], or \
+             file:///PATH on a volume every process mounts), never a data directory"
+        ),
+        None => Blobs::local(&c.data_dir.join("files"))
+            .context("FORKLIFT_DATA_DIR: cannot use file storage")?,
+    };
+    blobs.ping().await.with_context(|| {
+        format!(
+            "FORKLIFT_STORAGE_URL: the storage does not answer{}",
+            c.storage_url
+                .as_deref()
+                .map(|u| format!(" at {u}"))
+                .unwrap_or_default()
+        )
+    })?;
+    Ok(blobs)
+}
+
 async fn bootstrap_admin(store: &Store, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
     if store.count_users().await? > 0 {
         return Ok(None);
     }
-    let (admin, token) =
-        create_user_with_token(store, "admin@localhost", UserRole::Admin, "first start").await?;
-    // A password too, so the admin can sign in to the web app's console.
-    let password = forklift_engine::auth::random_secret()[..24].to_owned();
-    let hash = forklift_engine::auth::hash_password(&password)
-        .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?;
-    store.set_password_hash(admin, &hash).await?;
+    // Processes starting together on an empty database may all get here: the email is
+    // unique, so exactly one of them creates the admin and the others leave it be.
+    let Some(created) = accounts::create_user(store, accounts::BOOTSTRAP_ADMIN, true, None).await?
+    else {
+        return Ok(None);
+    };
+    let password = created.password.expect("a generated password");
+    let token = accounts::create_token(store, accounts::BOOTSTRAP_ADMIN, "first start").await?;
     let pw_path = data_dir.join("admin-password");
     write_private(&pw_path, &format!("{password}\n"))
         .with_context(|| format!("writing {}", pw_path.display()))?;
@@ -362,6 +392,25 @@ async fn bootstrap_admin(store: &Store, data_dir: &Path) -> anyhow::Result<Optio
     write_private(&path, &format!("{token}\n"))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(Some(path))
+}
+
+/// Removes what attempts of an earlier run of this process left in its scratch
+/// directory (`<data dir>/tmp`): a process killed mid-job (OOM, kill -9) leaves its
+/// inputs there, and a restarted container keeps its volume. A data directory belongs
+/// to one process, so nothing there is anyone else's.
+fn clear_scratch(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().starts_with("forklift-job-") {
+            continue;
+        }
+        if let Err(err) = std::fs::remove_dir_all(e.path()) {
+            let path = e.path().display().to_string();
+            tracing::warn!(%path, error = %err, "could not remove stale scratch {path}: {err}");
+        }
+    }
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

@@ -1,7 +1,8 @@
-//! `forklift-jobs`: parse configuration, bind, build, serve until Ctrl-C or SIGTERM.
+//! `forklift-jobs`: parse configuration, bind, build, serve until Ctrl-C or SIGTERM;
+//! or run one of the operators' commands (`forklift-jobs admin …`) and exit.
 
 use anyhow::Context;
-use forklift_config::JobsConfig;
+use forklift_config::{AdminCommand, JobsCommand, JobsConfig};
 use forklift_host::{JobsHost, Listeners, Roles};
 use tokio::net::TcpListener;
 
@@ -26,6 +27,9 @@ async fn run() -> anyhow::Result<()> {
         }
     };
     forklift_config::init_logging(cfg.common.log_format, &cfg.common.log)?;
+    if let Some(JobsCommand::Admin(command)) = &cfg.command {
+        return admin(&cfg, command).await;
+    }
     // Before anything announces readiness: a SIGTERM from now on shuts down cleanly.
     let shutdown = forklift_host::shutdown_signal();
     if cfg.migrate_only {
@@ -52,7 +56,9 @@ async fn run() -> anyhow::Result<()> {
     let http = TcpListener::bind(cfg.http_addr)
         .await
         .with_context(|| format!("FORKLIFT_HTTP_ADDR: cannot listen on {}", cfg.http_addr))?;
-    let host = JobsHost::build(&cfg.common, roles.api).await?;
+    // No first admin here: a deployment's processes have no disk to leave its
+    // credentials on for the operator; `forklift-jobs admin create-user` makes one.
+    let host = JobsHost::build(&cfg.common, false).await?;
     println!(
         "Forklift jobs service {} ({:?} role).",
         env!("CARGO_PKG_VERSION"),
@@ -65,11 +71,57 @@ async fn run() -> anyhow::Result<()> {
         "  HTTP:  http://{}  (/healthz, /readyz, /metrics)",
         http.local_addr()?
     );
-    if let Some(f) = host.admin_token_file() {
+    if roles.api && host.store().count_users().await? == 0 {
         println!(
-            "  First start: an admin API token was written to {}",
-            f.display()
+            "  No accounts yet: create the first admin with \
+             `forklift-jobs admin create-user --email YOU --admin`"
         );
     }
     host.run(Listeners { grpc, http }, roles, shutdown).await
+}
+
+/// `forklift-jobs admin …`: secrets go to standard output alone (so scripts can take
+/// them), explanations to standard error.
+async fn admin(cfg: &JobsConfig, command: &AdminCommand) -> anyhow::Result<()> {
+    use forklift_host::accounts;
+    let store = forklift_store::Store::open(&cfg.common.database_url())
+        .await
+        .context("FORKLIFT_DATABASE_URL: cannot open the database")?;
+    let result = match command {
+        AdminCommand::CreateUser {
+            email,
+            admin,
+            password_stdin,
+        } => {
+            let password = if *password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            match accounts::create_user(&store, email, *admin, password.as_deref()).await? {
+                None => Err(anyhow::anyhow!("an account {email:?} exists already")),
+                Some(created) => {
+                    let role = if *admin { "admin" } else { "user" };
+                    eprintln!("Created {role} account {}.", created.user.email);
+                    if let Some(password) = created.password {
+                        eprintln!("Its password (shown once; sign in and keep it safe):");
+                        println!("{password}");
+                    }
+                    Ok(())
+                }
+            }
+        }
+        AdminCommand::CreateToken { email, name } => {
+            let token = accounts::create_token(&store, email, name).await?;
+            eprintln!("API token for {email} (shown once; send it as `authorization: Bearer …`):");
+            println!("{token}");
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
 }

@@ -12,31 +12,37 @@ use forklift_rpc::v1 as pb;
 use std::collections::HashSet;
 use support::*;
 
-/// A deployment: Redis, a fresh database, the jobs API, and workers started on demand.
+/// A deployment: Redis, a fresh database, a fresh bucket, the jobs API, and workers
+/// started on demand — each process with a data directory of its own, as pods have.
 struct Cluster {
     redis: forklift_testkit::Redis,
     common: Vec<String>,
     _api: Proc,
     client: Client,
     store: forklift_store::Store,
-    dir: tempfile::TempDir,
+    bucket: Bucket,
+    dirs: DataDirs,
 }
 
 impl Cluster {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dirs = DataDirs::new();
+        let bucket = Bucket::new();
         let redis = forklift_testkit::Redis::start();
         let database = forklift_testkit::Postgres::shared().database();
-        let mut common = test_flags(dir.path());
+        let mut common = test_flags(dirs.path());
         common.extend([
             "--database-url".to_owned(),
             database.clone(),
             "--redis-url".to_owned(),
             redis.url(),
         ]);
-        let api = start_jobs_with_env("api", &common, &[]).await;
-        let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
-        let client = Client::connect(api.addr("gRPC:"), Some(token.trim())).await;
+        common.extend(bucket.flags());
+        let mut api_args = common.clone();
+        api_args.extend(dirs.flags("jobs-api"));
+        let api = start_jobs_with_env("api", &api_args, &bucket.env).await;
+        let (_, token) = create_admin(&common, "admin@localhost").await;
+        let client = Client::connect(api.addr("gRPC:"), Some(&token)).await;
         let store = forklift_store::Store::open(&database).await.unwrap();
         Self {
             redis,
@@ -44,20 +50,22 @@ impl Cluster {
             _api: api,
             client,
             store,
-            dir,
+            bucket,
+            dirs,
         }
     }
 
     /// A worker consuming the debug queue with `slots` slots, named `name`.
     async fn worker(&self, name: &str, slots: usize) -> Proc {
         let mut args = self.common.clone();
+        args.extend(self.dirs.flags(name));
         args.extend([
             "--queues".to_owned(),
             format!("debug={slots}"),
             "--worker-name".to_owned(),
             name.to_owned(),
         ]);
-        start_jobs_with_env("worker", &args, &[]).await
+        start_jobs_with_env("worker", &args, &self.bucket.env).await
     }
 
     async fn submit_sleeps(&self, n: usize, ms: u32) -> Vec<String> {
@@ -130,10 +138,8 @@ impl Cluster {
             let j = self.client.get(id).await.unwrap();
             assert_eq!(j.state(), pb::JobState::Succeeded, "{j:#?}");
             assert_eq!(j.outputs.len(), 1, "{j:#?}");
-            let stored = std::fs::read_dir(self.dir.path().join("files/jobs").join(id))
-                .unwrap()
-                .count();
-            assert_eq!(stored, 1, "one output object for {id}");
+            let stored = self.bucket.keys(&format!("jobs/{id}/")).await;
+            assert_eq!(stored.len(), 1, "one output object for {id}: {stored:?}");
         }
         let owner = self
             .store
@@ -144,6 +150,7 @@ impl Cluster {
             .owner_id;
         let files = self.store.list_files(owner, None, 10_000).await.unwrap();
         assert_eq!(files.len(), ids.len(), "one output record per job");
+        self.dirs.assert_no_files();
     }
 }
 
@@ -179,10 +186,9 @@ async fn a_worker_killed_mid_job_and_the_job_completes_on_another() {
         String::from_utf8(body).unwrap(),
         "slept 2000 ms on attempt 2\n"
     );
-    let stored = std::fs::read_dir(c.dir.path().join("files/jobs").join(&job))
-        .unwrap()
-        .count();
-    assert_eq!(stored, 1, "outputs exist once");
+    let stored = c.bucket.keys(&format!("jobs/{job}/")).await;
+    assert_eq!(stored.len(), 1, "outputs exist once: {stored:?}");
+    c.dirs.assert_no_files();
 }
 
 #[tokio::test]

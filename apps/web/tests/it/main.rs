@@ -8,6 +8,7 @@ mod files;
 mod http;
 mod jobs;
 mod kinds;
+mod operators;
 mod process;
 mod support;
 mod thumbnail;

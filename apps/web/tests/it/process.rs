@@ -189,3 +189,24 @@ async fn the_server_runs_without_transparent_huge_pages() {
     );
     assert!(server.terminate().await.success());
 }
+
+#[tokio::test]
+async fn scratch_files_a_killed_process_left_are_removed_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // What an attempt cut short by kill -9 leaves: its scratch directory with the input.
+    let stale = dir.path().join("tmp/forklift-job-stale");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("input-0"), vec![0u8; 4096]).unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let c = server.client(dir.path()).await;
+    // The workers run once a job can finish; the sweep came before them.
+    let job = c.submit(submit(sleep_params(10), &[])).await.unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded);
+    assert!(!stale.exists(), "the stale scratch directory is gone");
+    assert!(
+        dir.path().join("tmp").exists(),
+        "the scratch directory itself stays"
+    );
+    server.terminate().await;
+}

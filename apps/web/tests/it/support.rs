@@ -236,6 +236,8 @@ pub struct TestApp {
     pub http_addr: SocketAddr,
     pub client: Client,
     pub store: forklift_store::Store,
+    /// The web password of `admin@localhost`.
+    pub admin_password: String,
     _dir: tempfile::TempDir,
     running: Running,
 }
@@ -248,6 +250,8 @@ enum Running {
     Processes {
         procs: Vec<Proc>,
         _redis: forklift_testkit::Redis,
+        bucket: Bucket,
+        dirs: DataDirs,
     },
 }
 
@@ -370,6 +374,172 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(status.success());
 }
 
+/// Runs `forklift-jobs <common> admin <args>` to completion (an operator's command) and
+/// returns what it printed on standard output, trimmed.
+pub async fn admin_command(common: &[String], args: &[&str]) -> Result<String, String> {
+    admin_command_with_input(common, args, "").await
+}
+
+/// [`admin_command`] with `input` on its standard input.
+pub async fn admin_command_with_input(
+    common: &[String],
+    args: &[&str],
+    input: &str,
+) -> Result<String, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(binary("forklift-jobs"))
+        .args(common)
+        .arg("admin")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run forklift-jobs admin");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(DEADLINE, child.wait_with_output())
+        .await
+        .expect("forklift-jobs admin ends in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(stderr)
+    }
+}
+
+/// Creates an admin account and an API token with the operators' commands, as on a
+/// fresh deployment; returns (password, token).
+pub async fn create_admin(common: &[String], email: &str) -> (String, String) {
+    let password = admin_command(common, &["create-user", "--email", email, "--admin"])
+        .await
+        .expect("create-user");
+    let token = admin_command(common, &["create-token", "--email", email])
+        .await
+        .expect("create-token");
+    (password, token)
+}
+
+/// A PostgreSQL role for the web app on the (migrated) database at `url`, with rights on
+/// the accounts tables (`users`, `sessions`, `api_tokens`) and none on `jobs`, `files` or
+/// `workers`; returns the database's URL for that role.
+pub fn accounts_only_role(url: &str) -> String {
+    let pg = forklift_testkit::Postgres::shared();
+    let db = url.rsplit('/').next().unwrap();
+    let role = format!("web_{db}");
+    pg.query(
+        url,
+        &format!(
+            "CREATE ROLE {role} LOGIN;
+             GRANT USAGE, CREATE ON SCHEMA public TO {role};
+             GRANT SELECT ON _sqlx_migrations TO {role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON users, sessions, api_tokens TO {role};"
+        ),
+    );
+    for table in ["jobs", "files", "workers"] {
+        assert_eq!(
+            pg.query(
+                url,
+                &format!("SELECT has_table_privilege('{role}', '{table}', 'SELECT')")
+            ),
+            "f",
+            "the web app's role must not read {table}"
+        );
+    }
+    url.replacen("://forklift@", &format!("://{role}@"), 1)
+}
+
+/// The storage a test deployment's processes share: a fresh bucket on the
+/// S3-compatible server, named to every process by URL and read back here by listing.
+pub struct Bucket {
+    /// `s3://<bucket>/files`.
+    pub url: String,
+    /// The `AWS_*` variables the processes need.
+    pub env: Vec<(String, String)>,
+    blobs: forklift_blob::Blobs,
+}
+
+impl Bucket {
+    pub fn new() -> Self {
+        let s3 = forklift_testkit::S3::shared();
+        let url = format!("s3://{}/files", s3.bucket());
+        let opts = s3.options();
+        let opts: Vec<(&str, &str)> = opts.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let blobs = forklift_blob::Blobs::from_url_with(&url, &opts).expect("bucket");
+        Self {
+            url,
+            env: s3.env(),
+            blobs,
+        }
+    }
+
+    /// The flags that name it.
+    pub fn flags(&self) -> [String; 2] {
+        ["--storage-url".to_owned(), self.url.clone()]
+    }
+
+    /// The object keys under `prefix` (e.g. `uploads/` or `jobs/<id>/`), from the server.
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys = self.blobs.list(prefix).await.expect("list the bucket");
+        keys.sort();
+        keys
+    }
+}
+
+/// Data directories of separate processes, each its own as a pod's volume is: a test
+/// of the extracted topology shares nothing between processes but PostgreSQL, Redis and
+/// the storage URL.
+pub struct DataDirs {
+    root: tempfile::TempDir,
+}
+
+impl DataDirs {
+    pub fn new() -> Self {
+        Self {
+            root: tempfile::Builder::new()
+                .prefix("forklift-pods")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    /// `--data-dir` for the process `name` (a directory no other process is given).
+    pub fn flags(&self, name: &str) -> [String; 2] {
+        let dir = self.root.path().join(name);
+        assert!(!dir.exists(), "{name} has a data directory already");
+        ["--data-dir".to_owned(), dir.display().to_string()]
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.root.path()
+    }
+
+    /// Panics if any process's data directory holds a file: uploads, outputs and
+    /// scratch files belong in the shared storage or are gone once a job ends.
+    pub fn assert_no_files(&self) {
+        let mut files = Vec::new();
+        let mut dirs = vec![self.root.path().to_owned()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    dirs.push(e.path());
+                } else {
+                    files.push(e.path());
+                }
+            }
+        }
+        assert!(
+            files.is_empty(),
+            "processes kept files in their own data directories: {files:?}"
+        );
+    }
+}
+
 /// Starts a jobs-service process with `role`, its settings and environment.
 pub async fn start_jobs_with_env(role: &str, common: &[String], env: &[(String, String)]) -> Proc {
     let mut args = common.to_vec();
@@ -410,6 +580,10 @@ impl TestApp {
         let app = forklift_web::build(&cfg).await.expect("build app");
         let store = app.store().clone();
         let token = std::fs::read_to_string(app.admin_token_file().expect("first start")).unwrap();
+        let admin_password = std::fs::read_to_string(dir.path().join("admin-password"))
+            .unwrap()
+            .trim()
+            .to_owned();
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (http_addr, grpc_addr) = (http.local_addr().unwrap(), grpc.local_addr().unwrap());
@@ -428,6 +602,7 @@ impl TestApp {
             http_addr,
             client,
             store,
+            admin_password,
             _dir: dir,
             running: Running::InProcess { stop: tx, task },
         }
@@ -462,21 +637,29 @@ impl TestApp {
         let (mut common, web_only) = split_web_only(common);
         let redis = forklift_testkit::Redis::start();
         let database = forklift_testkit::Postgres::shared().database();
-        // Files in S3-compatible storage, as in production.
-        let s3 = forklift_testkit::S3::shared();
-        let env = s3.env();
+        // Files in S3-compatible storage and a data directory per process, as pods have.
+        let bucket = Bucket::new();
+        let dirs = DataDirs::new();
         common.extend([
             "--database-url".to_owned(),
             database.clone(),
             "--redis-url".to_owned(),
             redis.url(),
-            "--storage-url".to_owned(),
-            format!("s3://{}/files", s3.bucket()),
         ]);
-        let api = start_jobs_with_env("api", &common, &env).await;
-        let worker = start_jobs_with_env("worker", &common, &env).await;
+        common.extend(bucket.flags());
+        let with_dir = |name: &str| {
+            let mut args = common.clone();
+            args.extend(dirs.flags(name));
+            args
+        };
+        let api = start_jobs_with_env("api", &with_dir("jobs-api"), &bucket.env).await;
+        let worker = start_jobs_with_env("worker", &with_dir("jobs-worker"), &bucket.env).await;
         let grpc_addr = api.addr("gRPC:");
-        let mut web_args = common.clone();
+        // The web app signs in to PostgreSQL as a role that may read and write accounts
+        // only: a query of a job or file table from it fails the suite.
+        let web_database = accounts_only_role(&database);
+        let mut web_args = with_dir("web");
+        web_args.extend(["--database-url".to_owned(), web_database]);
         web_args.extend(web_only);
         web_args.extend(
             [
@@ -487,27 +670,55 @@ impl TestApp {
             ]
             .map(String::from),
         );
-        let web = Proc::start(&binary("forklift-web"), &web_args, &env, "Press Ctrl-C").await;
+        let web = Proc::start(
+            &binary("forklift-web"),
+            &web_args,
+            &bucket.env,
+            "Press Ctrl-C",
+        )
+        .await;
         let http_addr = web.addr("Web:");
         let store = forklift_store::Store::open(&database).await.unwrap();
-        let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
-        let client = Client::connect(grpc_addr, Some(token.trim())).await;
+        // The first admin, made as an operator makes one.
+        let (admin_password, token) = create_admin(&common, "admin@localhost").await;
+        let client = Client::connect(grpc_addr, Some(&token)).await;
         Self {
             grpc_addr,
             http_addr,
             client,
             store,
+            admin_password,
             _dir: dir,
             running: Running::Processes {
                 procs: vec![web, worker, api],
                 _redis: redis,
+                bucket,
+                dirs,
             },
         }
     }
 
-    /// The data directory (files, scratch space, the admin token).
+    /// Every object key under `prefix` in the storage the app uses (the bucket when
+    /// extracted, `files/` in the data directory when unified).
+    pub async fn stored_keys(&self, prefix: &str) -> Vec<String> {
+        match &self.running {
+            Running::Processes { bucket, .. } => bucket.keys(prefix).await,
+            Running::InProcess { .. } => {
+                let local = forklift_blob::Blobs::local(&self._dir.path().join("files")).unwrap();
+                let mut keys = local.list(prefix).await.unwrap();
+                keys.sort();
+                keys
+            }
+        }
+    }
+
+    /// Where the app's processes keep local data: the data directory (unified), or the
+    /// directory holding each process's own (extracted).
     pub fn data_dir(&self) -> &std::path::Path {
-        self._dir.path()
+        match &self.running {
+            Running::Processes { dirs, .. } => dirs.path(),
+            Running::InProcess { .. } => self._dir.path(),
+        }
     }
 
     /// A client for a new, separate user.
@@ -534,11 +745,14 @@ impl TestApp {
                     .unwrap()
                     .unwrap();
             }
-            Running::Processes { mut procs, _redis } => {
+            Running::Processes {
+                mut procs, dirs, ..
+            } => {
                 for p in &mut procs {
                     let status = p.terminate().await;
                     assert!(status.success(), "clean exit: {status:?}");
                 }
+                dirs.assert_no_files();
             }
         }
     }

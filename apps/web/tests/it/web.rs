@@ -1412,7 +1412,7 @@ async fn the_admin_console_shows_every_users_jobs_queues_and_workers_and_retries
     assert_eq!(user.get("/admin").await.status(), StatusCode::FORBIDDEN);
 
     let admin = Web::new(app.http_addr);
-    let password = std::fs::read_to_string(app.data_dir().join("admin-password")).unwrap();
+    let password = &app.admin_password;
     let r = admin
         .post(
             "/signin",

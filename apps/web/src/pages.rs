@@ -113,10 +113,14 @@ fn check_csrf(csrf: &Csrf, submitted: &str) -> Result<(), PageError> {
     }
 }
 
-/// Only local paths (never `//host` or a scheme) are followed after sign-in.
+/// Only local paths are followed after sign-in: one leading `/`, then only characters
+/// that may stand unescaped in a URL path and query (RFC 3986's unreserved, sub-delims,
+/// `:@/?%#`). Anything a browser could read as another host — `//host`, `/\\host`, or a
+/// tab or newline that browsers strip (`/\t/host` is `//host`) — gives the dashboard.
 fn safe_next(next: Option<&str>) -> &str {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/?%#".contains(c);
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && n.chars().all(allowed) => n,
         _ => "/dashboard",
     }
 }
@@ -1036,4 +1040,37 @@ pub async fn admin_retry(
 /// Anything else: the 404 page.
 pub async fn not_found() -> Response {
     PageError::NotFound.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        for ok in [
+            "/",
+            "/jobs/01a2",
+            "/files?page=2&x=%2F",
+            "/admin#top",
+            "/.//x",
+        ] {
+            assert_eq!(safe_next(Some(ok)), ok, "{ok:?}");
+        }
+        for bad in [
+            "//evil.com",
+            "/\t/evil.com",
+            "/\n/evil.com",
+            "/\\evil.com",
+            "/\r/evil.com",
+            "https://evil.com",
+            "evil.com",
+            "/ /evil.com",
+            "/\u{3000}/evil.com",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/dashboard", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/dashboard");
+    }
 }

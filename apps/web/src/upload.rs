@@ -97,8 +97,10 @@ pub async fn receive_upload(
                     .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned())
                     .filter(|n| !n.is_empty())
                     .ok_or(UploadError::NoFile)?;
+                // The media type without parameters (`; charset=…`), which files keep none of.
                 let content_type = field
                     .content_type()
+                    .map(|ct| ct.split(';').next().unwrap_or_default().trim())
                     .filter(|ct| *ct != "application/octet-stream")
                     .unwrap_or("")
                     .to_owned();

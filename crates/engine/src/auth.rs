@@ -45,10 +45,23 @@ impl Caller {
 }
 
 /// Checks credentials against the accounts tables.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Authenticator {
     store: Store,
     service_token: Option<String>,
+}
+
+/// Never shows the service token.
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("store", &self.store)
+            .field(
+                "service_token",
+                &self.service_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl Authenticator {
@@ -204,6 +217,18 @@ pub async fn create_user_with_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn debug_output_never_shows_the_service_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let auth = Authenticator::new(store.clone(), Some("s3cret-service-token".into()));
+        let shown = format!("{auth:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        store.close().await;
+    }
 
     #[test]
     fn tokens_are_random_and_hash_stably() {

@@ -444,17 +444,23 @@ impl Engine {
         if name.is_empty()
             || name.len() > 255
             || name.contains(['/', '\\'])
-            || name.chars().any(char::is_control)
+            || name.chars().any(|c| c.is_control() || is_format_char(c))
         {
             return Err(ApiError::invalid(
                 "metadata.name",
-                "a file name of 1 to 255 characters without slashes is required",
+                "a file name of 1 to 255 characters without slashes, control or \
+                 direction-changing characters is required",
             ));
         }
         let content_type = if content_type.is_empty() {
             guess_content_type(name).to_owned()
+        } else if is_media_type(content_type) {
+            content_type.to_ascii_lowercase()
         } else {
-            content_type.to_owned()
+            return Err(ApiError::invalid(
+                "metadata.content_type",
+                "a media type such as image/png (type/subtype, at most 127 characters) is required",
+            ));
         };
         let id = FileId::new();
         let key = format!("uploads/{id}");
@@ -588,6 +594,28 @@ fn next_token<T>(rows: &mut Vec<T>, limit: u32, id: impl Fn(&T) -> String) -> St
     } else {
         String::new()
     }
+}
+
+/// Invisible formatting characters (Unicode's Cf category, the ones text uses): bidi
+/// overrides and isolates could make `exe.jpg` of `gpj.exe` on a page, zero-width ones
+/// make two names look alike.
+fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// `type/subtype` with RFC 6838's restricted name characters, without parameters, at
+/// most 127 characters.
+fn is_media_type(s: &str) -> bool {
+    let name = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 63
+            && p.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+    };
+    s.len() <= 127 && matches!(s.split_once('/'), Some((t, st)) if name(t) && name(st))
 }
 
 /// A media type from a file name's extension, for uploads that do not say.

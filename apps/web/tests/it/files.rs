@@ -117,3 +117,67 @@ async fn another_user_sees_nothing_of_mine() {
     assert!(a.download(output).await.is_ok());
     app.stop().await;
 }
+
+/// Uploads `bytes` named `name` with the media type `content_type`.
+async fn upload_typed(
+    c: &Client,
+    name: &str,
+    content_type: &str,
+) -> Result<pb::File, tonic::Status> {
+    let msgs = vec![
+        pb::UploadFileRequest {
+            data: Some(pb::upload_file_request::Data::Metadata(pb::FileMetadata {
+                name: name.into(),
+                content_type: content_type.into(),
+            })),
+        },
+        pb::UploadFileRequest {
+            data: Some(pb::upload_file_request::Data::Chunk(b"x".to_vec())),
+        },
+    ];
+    c.files
+        .clone()
+        .upload_file(futures::stream::iter(msgs))
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn names_that_disguise_themselves_and_made_up_media_types_are_refused() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    // A right-to-left override (U+202E) makes "invoice<RLO>gpj.exe" show as "invoiceexe.jpg".
+    for name in [
+        "invoice\u{202E}gpj.exe",
+        "a\u{200B}b.png",
+        "\u{2066}x.csv",
+        "x\u{FEFF}.jpg",
+    ] {
+        let err = upload_typed(c, name, "").await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{name:?}");
+        assert_eq!(violated_fields(&err), ["metadata.name"], "{name:?}");
+    }
+    for content_type in [
+        &"a".repeat(200),
+        "text/html; charset=utf-8",
+        "image",
+        "image/",
+        "image/png\r\nx-evil: 1",
+    ] {
+        let err = upload_typed(c, "ok.png", content_type).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{content_type:?}");
+        assert_eq!(violated_fields(&err), ["metadata.content_type"]);
+    }
+    let f = upload_typed(c, "naïve café.png", "Image/PNG")
+        .await
+        .unwrap();
+    assert_eq!(
+        (f.name.as_str(), f.content_type.as_str()),
+        ("naïve café.png", "image/png")
+    );
+    assert!(
+        app.stored_keys("uploads").await.len() == 1,
+        "only the good one is stored"
+    );
+    app.stop().await;
+}

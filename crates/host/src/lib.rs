@@ -65,7 +65,12 @@ impl JobsHost {
     /// `<data dir>/admin-password` (owner-readable only; never logged). Processes that
     /// start together on an empty database create at most one such admin.
     pub async fn build(c: &CommonConfig, bootstrap: bool) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&c.data_dir).with_context(|| {
+        // Owner-only: it holds the embedded database, files and the first admin's secrets.
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.create(&c.data_dir).with_context(|| {
             format!("FORKLIFT_DATA_DIR: cannot create {}", c.data_dir.display())
         })?;
         let blobs = open_storage(c).await?;

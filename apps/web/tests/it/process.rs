@@ -191,21 +191,28 @@ async fn the_server_runs_without_transparent_huge_pages() {
 }
 
 #[tokio::test]
-async fn scratch_files_a_killed_process_left_are_removed_at_the_next_start() {
+async fn the_data_directory_is_private_and_scratch_a_killed_process_left_is_removed() {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]).await;
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "a new data directory is its owner's alone");
+    server.terminate().await;
+
     // What an attempt cut short by kill -9 leaves: its scratch directory with the input.
-    let stale = dir.path().join("tmp/forklift-job-stale");
+    let stale = data.join("tmp/forklift-job-stale");
     std::fs::create_dir_all(&stale).unwrap();
     std::fs::write(stale.join("input-0"), vec![0u8; 4096]).unwrap();
-    let server = Server::start(dir.path(), &[]).await;
-    let c = server.client(dir.path()).await;
+    let server = Server::start(&data, &[]).await;
+    let c = server.client(&data).await;
     // The workers run once a job can finish; the sweep came before them.
     let job = c.submit(submit(sleep_params(10), &[])).await.unwrap();
     let done = c.watch_to_end(&job.id).await.pop().unwrap();
     assert_eq!(done.state(), pb::JobState::Succeeded);
     assert!(!stale.exists(), "the stale scratch directory is gone");
     assert!(
-        dir.path().join("tmp").exists(),
+        data.join("tmp").exists(),
         "the scratch directory itself stays"
     );
     server.terminate().await;

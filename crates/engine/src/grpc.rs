@@ -112,7 +112,10 @@ impl Jobs for GrpcApi {
                 .ok()
                 .and_then(state_from_proto)
                 .ok_or_else(|| ApiError::invalid(format!("states[{i}]"), "not a job state"))?;
-            states.push(st);
+            // Repeats would only lengthen the query (a list of the same state many times).
+            if !states.contains(&st) {
+                states.push(st);
+            }
         }
         let kind = Some(r.kind).filter(|k| !k.is_empty());
         let (jobs, next) = self

@@ -8,6 +8,7 @@ mod files;
 mod http;
 mod jobs;
 mod kinds;
+mod limits;
 mod operators;
 mod process;
 mod support;

@@ -249,6 +249,112 @@ impl Postgres {
     }
 }
 
+impl Postgres {
+    /// Sets the server up as a deployment's own PostgreSQL would be: the login role
+    /// `role` with `password` (created, or given the password if it exists, as the
+    /// superuser `forklift` does) and the database `database` it owns. Connections as
+    /// `role` to `database` then need that password (scram-sha-256) — a wrong one is
+    /// refused — while every other connection keeps trust authentication. Returns the
+    /// database's URL with the password.
+    pub fn create_role_and_database(&self, role: &str, password: &str, database: &str) -> String {
+        let admin = format!("postgres://forklift@127.0.0.1:{}/postgres", self.port);
+        let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let exists = |sql: String| !self.query(&admin, &sql).is_empty();
+        let verb = if exists(format!(
+            "SELECT 1 FROM pg_roles WHERE rolname = {}",
+            literal(role)
+        )) {
+            "ALTER"
+        } else {
+            "CREATE"
+        };
+        self.query(
+            &admin,
+            &format!(
+                "{verb} ROLE {} WITH LOGIN PASSWORD {}",
+                ident(role),
+                literal(password)
+            ),
+        );
+        if exists(format!(
+            "SELECT 1 FROM pg_database WHERE datname = {}",
+            literal(database)
+        )) {
+            self.query(
+                &admin,
+                &format!(
+                    "ALTER DATABASE {} OWNER TO {}",
+                    ident(database),
+                    ident(role)
+                ),
+            );
+        } else {
+            self.query(
+                &admin,
+                &format!("CREATE DATABASE {} OWNER {}", ident(database), ident(role)),
+            );
+        }
+        // The first matching line of pg_hba.conf decides: put the password rule first.
+        let hba = PathBuf::from(self.query(&admin, "SHOW hba_file"));
+        let old = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        let (db, user) = (ident(database), ident(role));
+        std::fs::write(
+            &hba,
+            format!("local {db} {user} scram-sha-256\nhost {db} {user} all scram-sha-256\n{old}"),
+        )
+        .expect("write pg_hba.conf");
+        self.query(&admin, "SELECT pg_reload_conf()");
+        let url = |pw: &str| {
+            format!(
+                "postgres://{}:{}@127.0.0.1:{}/{}",
+                percent_encode(role),
+                percent_encode(pw),
+                self.port,
+                percent_encode(database)
+            )
+        };
+        // The reload is asynchronous: wait until a wrong password is refused.
+        let wrong = format!("not-{password}");
+        let deadline = std::time::Instant::now() + READY_WITHIN;
+        loop {
+            let out = Command::new(pg_bin_dir().join("psql"))
+                .args(["-tA", "-w", "-d", &url(&wrong), "-c", "SELECT 1"])
+                .env_remove("PGPASSWORD")
+                .output()
+                .expect("run psql");
+            let err = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() && err.contains("password authentication failed") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "PostgreSQL did not start requiring a password for {role}: {err}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let url = url(password);
+        assert_eq!(
+            self.query(&url, "SELECT 1"),
+            "1",
+            "{role} signs in with its password"
+        );
+        url
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for URL parts.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 impl Drop for Postgres {
     fn drop(&mut self) {
         stop_watched(&mut self.watchdog);
@@ -279,6 +385,7 @@ pub struct Redis {
     port: u16,
     watchdog: Child,
     dir: tempfile::TempDir,
+    password: Option<String>,
 }
 
 impl Redis {
@@ -289,18 +396,36 @@ impl Redis {
             .tempdir()
             .expect("temp dir");
         let port = free_port();
-        let watchdog = Self::spawn(dir.path(), port);
+        let watchdog = Self::spawn(dir.path(), port, None);
         Redis {
             port,
             watchdog,
             dir,
+            password: None,
         }
     }
 
-    fn spawn(dir: &Path, port: u16) -> Child {
+    /// A server of its own that requires `password` (`--requirepass`), as a deployed
+    /// Redis does; [`Redis::url`] carries it.
+    pub fn start_with_password(password: &str) -> Redis {
+        let dir = tempfile::Builder::new()
+            .prefix("forklift-redis")
+            .tempdir()
+            .expect("temp dir");
+        let port = free_port();
+        let watchdog = Self::spawn(dir.path(), port, Some(password));
+        Redis {
+            port,
+            watchdog,
+            dir,
+            password: Some(password.to_owned()),
+        }
+    }
+
+    fn spawn(dir: &Path, port: u16, password: Option<&str>) -> Child {
         let data = dir.join("data");
         std::fs::create_dir_all(&data).expect("redis data dir");
-        let argv: Vec<String> = [
+        let mut argv: Vec<String> = [
             "redis-server",
             "--port",
             &port.to_string(),
@@ -319,6 +444,9 @@ impl Redis {
         ]
         .map(String::from)
         .to_vec();
+        if let Some(p) = password {
+            argv.extend(["--requirepass".to_owned(), p.to_owned()]);
+        }
         spawn_watched(
             &argv,
             "Ready to accept connections",
@@ -326,9 +454,17 @@ impl Redis {
         )
     }
 
-    /// The server's URL.
+    /// The server's URL (with the password, if it requires one, as given).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        match &self.password {
+            None => format!("redis://127.0.0.1:{}/", self.port),
+            Some(p) => format!("redis://:{p}@127.0.0.1:{}/", self.port),
+        }
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Stops the server, deletes its data, and starts a new one on the same port:
@@ -336,7 +472,7 @@ impl Redis {
     pub fn restart_empty(&mut self) {
         stop_watched(&mut self.watchdog);
         std::fs::remove_dir_all(self.dir.path().join("data")).expect("delete redis data");
-        self.watchdog = Self::spawn(self.dir.path(), self.port);
+        self.watchdog = Self::spawn(self.dir.path(), self.port, self.password.as_deref());
     }
 }
 

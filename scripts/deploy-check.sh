@@ -5,6 +5,7 @@
 # Operator's models (deploy/check_crds.py), and checks the manifests' settings against
 # crates/config/src/lib.rs (deploy/check_drift.py). Tools go into a venv under
 # ~/.cache/forklift/deploy-tools, installed once. Exits non-zero on any failure.
+# Usage: scripts/deploy-check.sh [--tools-only]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,12 @@ if [ ! -e "$stamp" ]; then
   rm -rf "$tools"
   python3 -m venv "$tools" && "$tools/bin/pip" install --quiet --disable-pip-version-check "${pkgs[@]}" \
     && touch "$stamp" || { echo "deploy-check: cannot install ${pkgs[*]}" >&2; exit 1; }
+fi
+# --tools-only: install them if needed, print their directory and stop (the manifests
+# test, apps/web/tests/manifests, runs kubectl and Python from there).
+if [ "${1:-}" = "--tools-only" ]; then
+  echo "$tools"
+  exit 0
 fi
 py="$tools/bin/python"
 out="$(mktemp -d)"

@@ -16,8 +16,8 @@ run *args:
 dev:
     CARGO_TARGET_DIR="{{target}}" scripts/dev.sh
 
-# The whole suite: formatting, lints, every test (the end-to-end suite in both modes), and the README's grpcurl example.
-test: lint deploy-check test-rust test-extracted test-dev test-readme
+# The whole suite: formatting, lints, the deploy checks, every test (the end-to-end suite in both modes, the Kubernetes manifests run without a cluster), and the README's grpcurl example.
+test: lint deploy-check test-manifests test-rust test-extracted test-dev test-readme
 
 # Lint the Dockerfile, render every Kubernetes overlay, validate each object, check config drift.
 deploy-check:
@@ -53,6 +53,12 @@ test-rust *args:
 test-extracted *args:
     cargo build --workspace --bins
     FORKLIFT_TEST_MODE=extracted cargo test -p forklift-web --test it {{args}}
+
+# The Kubernetes dev overlay without a cluster: render it, start the binaries as its pods would run them (env, ports, volumes, probes) over PostgreSQL, Redis and S3, run a job of every kind, check the NetworkPolicies.
+test-manifests *args:
+    scripts/deploy-check.sh --tools-only
+    cargo build -p forklift-web -p forklift-jobs --bins
+    cargo test -p forklift-web --test manifests {{args}}
 
 # Bring `just dev` up from scratch, run a job through it, Ctrl-C, and check nothing is left running.
 test-dev:

@@ -252,9 +252,8 @@ fn address(value: &str) -> Option<Address> {
 
 /// Whether a host is a name only the cluster's DNS could answer (one label, or *.svc...).
 fn cluster_name(host: &str) -> bool {
-    !host.contains('.') && host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('[')
-        || host.ends_with(".svc")
-        || host.ends_with(".cluster.local")
+    let one_label = !host.contains(['.', ':', '[']);
+    one_label || host.ends_with(".svc") || host.ends_with(".cluster.local")
 }
 
 /// A Forklift container's settings as they must be for its process here: volumes
@@ -321,24 +320,23 @@ impl Network<'_> {
                             protocol: "TCP",
                         });
                     }
+                    // The pod itself: no other pod listens there.
+                    Ok(None) if ["127.0.0.1", "localhost", "[::1]"].contains(&a.host.as_str()) => {
+                        errors.push(format!(
+                            "{k}={v}: the loopback interface, unreachable from other pods"
+                        ))
+                    }
                     Ok(None) if cluster_name(&a.host) => errors.push(format!(
                         "{k}={v}: {} is no Service of the overlay, and a pod cannot resolve it",
                         a.host
                     )),
-                    Ok(None) => {
-                        if ["127.0.0.1", "localhost", "[::1]"].contains(&a.host.as_str()) {
-                            errors.push(format!(
-                                "{k}={v}: the loopback interface, unreachable from other pods"
-                            ));
-                        }
-                        connections.push(Connection {
-                            from: Some(w.name.clone()),
-                            what: k.clone(),
-                            to: Dest::External(a.host.clone()),
-                            port: a.port,
-                            protocol: "TCP",
-                        });
-                    }
+                    Ok(None) => connections.push(Connection {
+                        from: Some(w.name.clone()),
+                        what: k.clone(),
+                        to: Dest::External(a.host.clone()),
+                        port: a.port,
+                        protocol: "TCP",
+                    }),
                     Err(e) => errors.push(format!("{k}={v}: {e}")),
                 }
             }

@@ -57,6 +57,47 @@ async fn a_blocked_consumer_wakes_on_publish() {
 }
 
 #[tokio::test]
+async fn a_blocked_consumer_takes_a_delayed_job_when_it_is_due() {
+    let redis = Redis::start();
+    let t = std::sync::Arc::new(RedisTransport::connect(&redis.url()).await.unwrap());
+    let waiter = tokio::spawn({
+        let t = t.clone();
+        async move { next(&t).await }
+    });
+    // Wait until the consumer blocks on the empty queue (for up to two seconds).
+    let mut c = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("clients")
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            if info.lines().any(|l| l.trim() == "blocked_clients:1") {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the consumer blocks");
+    let x = d(0, now_ms() + 100);
+    let published = std::time::Instant::now();
+    t.publish(x.clone()).await.unwrap();
+    assert_eq!(waiter.await.unwrap(), x.job_id);
+    let took = published.elapsed();
+    assert!(now_ms() >= x.run_at, "not before it was due");
+    assert!(
+        took < Duration::from_secs(1),
+        "taken {took:?} after publishing, due after 100ms: the consumer slept through it"
+    );
+}
+
+#[tokio::test]
 async fn a_backlog_of_twenty_thousand_due_jobs_drains() {
     let redis = Redis::start();
     let t = RedisTransport::connect(&redis.url()).await.unwrap();

@@ -131,9 +131,35 @@ async fn blocking_work_stops_when_its_job_is_cancelled_and_frees_the_cpu_pool() 
     app.stop().await;
 }
 
+/// Milliseconds since the epoch of a job's timestamp.
+fn ms(t: &Option<prost_types::Timestamp>) -> i64 {
+    let t = t.as_ref().expect("a time");
+    t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
+}
+
+/// For each retry among a job's updates (`seen`, to its end): the backoff the record
+/// set (`run_time - update_time`), and how long after the failure the next attempt
+/// started.
+fn retry_waits(seen: &[pb::Job]) -> Vec<(i64, i64)> {
+    seen.iter()
+        .filter(|j| j.state() == pb::JobState::Queued && !j.error.is_empty())
+        .map(|r| {
+            let next_start = seen
+                .iter()
+                .find(|j| j.state() == pb::JobState::Running && j.attempt == r.attempt + 1)
+                .unwrap_or_else(|| panic!("attempt {} ran: {seen:#?}", r.attempt + 1));
+            (
+                ms(&r.run_time) - ms(&r.update_time),
+                ms(&next_start.start_time) - ms(&r.update_time),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn retryable_failures_back_off_then_succeed() {
-    let app = TestApp::start().await;
+    // The default base is 2 s: every bound below fails with it.
+    let app = TestApp::start_with(&["--retry-base", "100ms"]).await;
     let c = &app.client;
     let job = c.submit(submit(flaky_params(2), &[])).await.unwrap();
     assert_eq!(job.max_attempts, 3);
@@ -142,10 +168,6 @@ async fn retryable_failures_back_off_then_succeed() {
     assert_eq!(done.state(), pb::JobState::Succeeded, "{seen:#?}");
     assert_eq!(done.attempt, 3);
 
-    let ms = |t: &Option<prost_types::Timestamp>| {
-        let t = t.as_ref().unwrap();
-        t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
-    };
     let retries: Vec<_> = seen
         .iter()
         .filter(|j| j.state() == pb::JobState::Queued && !j.error.is_empty())
@@ -153,17 +175,49 @@ async fn retryable_failures_back_off_then_succeed() {
     assert_eq!(retries.len(), 2, "{seen:#?}");
     assert_eq!(retries[0].error, "planned failure 1 of 2");
     assert_eq!(retries[1].error, "planned failure 2 of 2");
-    // Backoff: base 100ms doubling, jitter at least halves: >= 50ms then >= 100ms.
-    for (r, min_delay) in retries.iter().zip([50, 100]) {
-        let delay = ms(&r.run_time) - ms(&r.update_time);
-        assert!(delay >= min_delay, "backoff {delay}ms < {min_delay}ms");
-        let next_start = seen
-            .iter()
-            .find(|j| j.state() == pb::JobState::Running && j.attempt == r.attempt + 1)
-            .expect("next attempt ran");
+    // Backoff: base 100ms doubling, times a jitter in [0.5, 1): [50, 100) then
+    // [100, 200) ms.
+    let waits = retry_waits(&seen);
+    for ((backoff, waited), full) in waits.into_iter().zip([100, 200]) {
         assert!(
-            ms(&next_start.start_time) >= ms(&r.run_time),
-            "next attempt waited for the backoff"
+            (full / 2..full).contains(&backoff),
+            "backoff {backoff}ms outside [{}, {full}) ms",
+            full / 2
+        );
+        // The next attempt waited for the backoff, and not for anything like the
+        // default base.
+        assert!(
+            waited >= backoff,
+            "the next attempt started {waited}ms after the failure, before its backoff of {backoff}ms"
+        );
+        assert!(
+            waited < 1_000,
+            "the next attempt started {waited}ms after the failure (backoff {backoff}ms)"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retry_delays_never_exceed_retry_max() {
+    // Uncapped, the third delay would be 400ms times the jitter: at least 200ms.
+    let app = TestApp::start_with(&["--retry-base", "100ms", "--retry-max", "150ms"]).await;
+    let c = &app.client;
+    let mut req = submit(flaky_params(3), &[]);
+    req.max_attempts = 4;
+    let job = c.submit(req).await.unwrap();
+    let seen = c.watch_to_end(&job.id).await;
+    let done = seen.last().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{seen:#?}");
+    assert_eq!(done.attempt, 4);
+    let backoffs: Vec<i64> = retry_waits(&seen).into_iter().map(|(b, _)| b).collect();
+    assert_eq!(backoffs.len(), 3, "{seen:#?}");
+    // 100ms, then 200ms and 400ms capped at 150ms; each times a jitter in [0.5, 1).
+    for (backoff, full) in backoffs.iter().zip([100, 150, 150]) {
+        assert!(
+            (full / 2..full).contains(backoff),
+            "backoff {backoff}ms outside [{}, {full}) ms: {backoffs:?}",
+            full / 2
         );
     }
     app.stop().await;

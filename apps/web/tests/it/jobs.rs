@@ -287,7 +287,7 @@ async fn a_watch_opened_after_the_end_gets_the_final_state() {
 }
 
 #[tokio::test]
-async fn priority_and_disabled_kinds() {
+async fn disabled_kinds_are_refused_naming_the_setting() {
     let app = TestApp::start_with(&["--debug-kinds", "false"]).await;
     let err = app
         .client
@@ -299,6 +299,40 @@ async fn priority_and_disabled_kinds() {
         err.message().contains("FORKLIFT_DEBUG_KINDS"),
         "{}",
         err.message()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_the_only_slot_busy_a_later_higher_priority_job_starts_first() {
+    let app = TestApp::start_with(&["--queues", "debug=1"]).await;
+    let c = &app.client;
+    let busy = c.submit(submit(sleep_params(600_000), &[])).await.unwrap();
+    c.watch_until(&busy.id, |j| j.state() == pb::JobState::Running)
+        .await;
+    // Both wait for the one slot: first the low one, then the high one.
+    let with_priority = |priority| {
+        let mut req = submit(sleep_params(10), &[]);
+        req.priority = priority;
+        req
+    };
+    let low = c.submit(with_priority(-5)).await.unwrap();
+    let high = c.submit(with_priority(5)).await.unwrap();
+    assert_eq!(c.get(&low.id).await.unwrap().state(), pb::JobState::Queued);
+    assert_eq!(c.get(&high.id).await.unwrap().state(), pb::JobState::Queued);
+    c.cancel(&busy.id).await.unwrap();
+    let low = c.watch_to_end(&low.id).await.pop().unwrap();
+    let high = c.watch_to_end(&high.id).await.pop().unwrap();
+    for j in [&low, &high] {
+        assert_eq!(j.state(), pb::JobState::Succeeded, "{j:#?}");
+        assert_eq!(j.attempt, 1, "{j:#?}");
+    }
+    assert!(
+        ms(&high.end_time) <= ms(&low.start_time),
+        "the later, higher-priority job ran first: high {:?}..{:?}, low from {:?}",
+        high.start_time,
+        high.end_time,
+        low.start_time
     );
     app.stop().await;
 }

@@ -4,6 +4,7 @@ use crate::support::*;
 use forklift_rpc::v1 as pb;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// A running unified `forklift-web` child.
 struct Server {
@@ -133,8 +134,19 @@ async fn sigterm_requeues_jobs_that_outlast_the_grace_period() {
     let long = c.submit(submit(sleep_params(600_000), &[])).await.unwrap();
     c.watch_until(&long.id, |j| j.state() == pb::JobState::Running)
         .await;
+    let asked = Instant::now();
     let status = server.terminate().await;
+    let took = asked.elapsed();
     assert!(status.success(), "clean exit: {status:?}");
+    // The job had its 200ms, and not the default 30s.
+    assert!(
+        took >= Duration::from_millis(200),
+        "exited {took:?} after SIGTERM, before the grace period ended"
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "exited {took:?} after SIGTERM: the grace period was not 200ms"
+    );
 
     let store = open_store(dir.path()).await;
     let j = store

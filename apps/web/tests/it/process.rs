@@ -164,6 +164,77 @@ async fn sigterm_requeues_jobs_that_outlast_the_grace_period() {
     store.close().await;
 }
 
+/// Milliseconds since the epoch, now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn ms(t: &Option<prost_types::Timestamp>) -> i64 {
+    let t = t.as_ref().expect("a time");
+    t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
+}
+
+#[tokio::test]
+async fn a_dead_servers_job_is_taken_back_once_its_lease_ends() {
+    // With Redis the server does not own the record alone, so after a restart it
+    // takes back only the running jobs whose lease has ended; a worker elsewhere might
+    // still hold the others.
+    let redis = forklift_testkit::Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let flags = ["--redis-url", url.as_str(), "--lease", "3s"];
+    let server = Server::start(dir.path(), &flags).await;
+    let c = server.client(dir.path()).await;
+    let job = c.submit(submit(sleep_params(600_000), &[])).await.unwrap();
+    c.watch_until(&job.id, |j| j.state() == pb::JobState::Running)
+        .await;
+    server.kill9().await;
+    let killed = Instant::now();
+    let killed_ms = now_ms();
+
+    // The lease the dead server last renewed (every third of it) ends within 3s.
+    let store = open_store(dir.path()).await;
+    let row = store
+        .get_job(job.id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    store.close().await;
+    assert_eq!(row.state, forklift_domain::JobState::Running);
+    let lease_until = row.lease_until.expect("a running job has a lease");
+    assert!(
+        lease_until > killed_ms && lease_until <= killed_ms + 3_000,
+        "the lease ends {}ms after the kill; it is 3s long",
+        lease_until - killed_ms
+    );
+
+    let server = Server::start(dir.path(), &flags).await;
+    let c = server.client(dir.path()).await;
+    let again = c
+        .watch_until(&job.id, |j| {
+            j.state() == pb::JobState::Running && j.attempt == 2
+        })
+        .await
+        .pop()
+        .unwrap();
+    let took = killed.elapsed();
+    assert!(
+        ms(&again.start_time) >= lease_until,
+        "taken back {}ms before its lease ended",
+        lease_until - ms(&again.start_time)
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "taken back {took:?} after the kill: not with a 3s lease"
+    );
+    c.cancel(&job.id).await.unwrap();
+    c.watch_to_end(&job.id).await;
+    assert!(server.terminate().await.success());
+}
+
 #[test]
 fn bad_settings_stop_start_up_naming_the_variable() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_forklift-web"))

@@ -235,6 +235,89 @@ async fn a_dead_servers_job_is_taken_back_once_its_lease_ends() {
     assert!(server.terminate().await.success());
 }
 
+/// Starts `bin` with `args`, waits for its banner's line starting with `last`, sends
+/// SIGTERM and returns everything it wrote to stderr, line by line.
+async fn stderr_of_a_run(bin: &Path, args: &[String], last: &str) -> Vec<String> {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(bin)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let errors = tokio::spawn(async move {
+        let mut stderr = stderr;
+        let mut out = Vec::new();
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            out.push(line);
+        }
+        out
+    });
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if line.trim_start().starts_with(last) {
+                return;
+            }
+        }
+        panic!("{} exited during start-up", bin.display());
+    })
+    .await
+    .expect("start-up banner in time");
+    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+    signal(child.id().unwrap(), "TERM");
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("exit after SIGTERM in time")
+        .unwrap();
+    assert!(status.success(), "clean exit: {status:?}");
+    errors.await.unwrap()
+}
+
+#[tokio::test]
+async fn with_log_format_json_every_log_line_is_a_json_object() {
+    for (bin, last) in [("forklift-web", "Press Ctrl-C"), ("forklift-jobs", "HTTP:")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = test_flags(dir.path());
+        args.extend(
+            [
+                "--http-addr",
+                "127.0.0.1:0",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--log",
+                "info",
+                "--log-format",
+                "json",
+            ]
+            .map(String::from),
+        );
+        let lines = stderr_of_a_run(&binary(bin), &args, last).await;
+        let logs: Vec<serde_json::Map<String, serde_json::Value>> = lines
+            .iter()
+            .map(|l| match serde_json::from_str(l) {
+                Ok(serde_json::Value::Object(o)) => o,
+                _ => panic!("{bin}: a log line that is not a JSON object: {l}"),
+            })
+            .collect();
+        for log in &logs {
+            assert!(
+                log.contains_key("timestamp") && log.contains_key("level"),
+                "{bin}: {log:?}"
+            );
+        }
+        // Fields are JSON fields, not only text in the message.
+        assert!(
+            logs.iter().any(|l| l["level"] == "INFO"
+                && l.get("queue").is_some_and(|q| q == "debug")
+                && l.get("slots").is_some_and(serde_json::Value::is_u64)),
+            "{bin}: the start-up lines name the queues they consume: {lines:#?}"
+        );
+    }
+}
+
 #[test]
 fn bad_settings_stop_start_up_naming_the_variable() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_forklift-web"))

@@ -11,6 +11,7 @@ mod kinds;
 mod limits;
 mod operators;
 mod process;
+mod settings;
 mod support;
 mod thumbnail;
 mod web;

@@ -205,23 +205,74 @@ async fn corrupt_image_fails_clearly_and_the_next_job_runs() {
 async fn images_over_the_pixel_limit_are_refused() {
     let app = TestApp::start_with(&["--image-max-megapixels", "1"]).await;
     let c = &app.client;
+    let params = || thumbnail_params(&[(32, 32)], pb::Fit::Contain, pb::ImageFormat::Jpeg);
     let big = c
         .upload("big.jpg", &test_jpeg(1500, 1000, None))
         .await
         .unwrap();
-    let job = c
-        .submit(submit(
-            thumbnail_params(&[(32, 32)], pb::Fit::Contain, pb::ImageFormat::Jpeg),
-            &[&big.id],
-        ))
-        .await
-        .unwrap();
+    let job = c.submit(submit(params(), &[&big.id])).await.unwrap();
     let done = c.watch_to_end(&job.id).await.pop().unwrap();
     assert_eq!(done.state(), pb::JobState::Failed);
+    assert_eq!(done.attempt, 1, "refused for good, not retried");
     assert!(
-        done.error.contains("1500×1000") && done.error.contains("megapixels"),
+        done.error.contains("1500×1000") && done.error.contains("limit of 1.0 megapixels"),
         "{}",
         done.error
     );
+    // Just under the limit is fine.
+    let fits = c
+        .upload("fits.jpg", &test_jpeg(1000, 990, None))
+        .await
+        .unwrap();
+    let job = c.submit(submit(params(), &[&fits.id])).await.unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
+    app.stop().await;
+}
+
+/// A PNG of `w`×`h` pixels of noise: it barely compresses, about 3 bytes a pixel.
+fn noise_png(w: u32, h: u32) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    let img = image::RgbImage::from_fn(w, h, |_, _| {
+        // xorshift32
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let [r, g, b, _] = x.to_le_bytes();
+        image::Rgb([r, g, b])
+    });
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+#[tokio::test]
+async fn images_over_the_byte_limit_are_refused() {
+    let app = TestApp::start_with(&["--image-max-input-mb", "1"]).await;
+    let c = &app.client;
+    let params = || thumbnail_params(&[(32, 32)], pb::Fit::Contain, pb::ImageFormat::Jpeg);
+    // Half a megapixel, far within the pixel limit, but over 1 MiB.
+    let png = noise_png(800, 600);
+    assert!(png.len() > 1024 * 1024, "{} bytes", png.len());
+    let big = c.upload("noise.png", &png).await.unwrap();
+    let job = c.submit(submit(params(), &[&big.id])).await.unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Failed);
+    assert_eq!(done.attempt, 1, "refused for good, not retried");
+    assert!(
+        done.error.contains(&format!(
+            "is {} bytes, above this kind's limit of 1048576 bytes",
+            png.len()
+        )),
+        "{}",
+        done.error
+    );
+    // The same picture, smaller, is fine.
+    let small = c.upload("noise.png", &noise_png(400, 300)).await.unwrap();
+    let job = c.submit(submit(params(), &[&small.id])).await.unwrap();
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
     app.stop().await;
 }

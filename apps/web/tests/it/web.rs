@@ -1227,6 +1227,29 @@ async fn job_submissions_are_rate_limited() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The limit is each user's own: another user, by form and by API, still gets
+    // through while the first one waits.
+    let other = Web::new(app.http_addr);
+    other
+        .signup("other@example.com", "a long enough password")
+        .await;
+    let theirs = other.upload("b.jpg", test_jpeg(64, 64, None)).await;
+    other.start_thumbnail(&theirs, "16").await;
+    let their_token = other.create_token("t").await;
+    let r = other
+        .http
+        .post(other.url("/api/v1/jobs"))
+        .bearer_auth(&their_token)
+        .json(&json!({"kind": "image.thumbnail", "params": {"sizes": [{"width": 8}]}, "input_file_ids": [theirs]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        submit().await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the first user is still limited"
+    );
     app.stop().await;
 }
 

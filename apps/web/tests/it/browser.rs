@@ -3,8 +3,9 @@
 //! progress without reloading, drag-and-drop markup present) and once without (form
 //! posts and reloads only).
 
-use crate::support::{Client, DEADLINE, TestApp, sleep_params, submit, test_jpeg};
-use forklift_rpc::v1 as pb;
+use crate::support::{
+    Client, DEADLINE, TestApp, blocking_sleep_params, sleep_params, submit, test_jpeg,
+};
 use forklift_testkit::browser::{Browser, BrowserOptions};
 
 async fn start(javascript: bool, downloads: &std::path::Path) -> Browser {
@@ -90,47 +91,24 @@ fn check_download(path: &std::path::Path) {
     assert_eq!((img.width(), img.height()), (160, 120));
 }
 
-/// Keeps the single media slot busy for a while with another user's thumbnails, so
-/// the browser's job is still queued when its page opens and the page has to follow
-/// it live. (The test waits on page state either way; this only makes sure there is
-/// something live to follow.)
-async fn occupy_the_media_queue(app: &TestApp) {
-    let big = image::RgbImage::from_fn(3000, 2000, |x, y| {
-        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x ^ y) % 256) as u8])
-    });
-    let mut png = Vec::new();
-    image::DynamicImage::ImageRgb8(big)
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+/// Takes the one thread of the CPU pool (`--cpu-threads 1`) until the returned job is
+/// cancelled: a thumbnail job started meanwhile runs up to its decoding and waits
+/// there, unfinished, however long the test takes.
+async fn hold_the_cpu_pool(app: &TestApp) -> String {
+    let c = &app.client;
+    let job = c
+        .submit(submit(blocking_sleep_params(600_000), &[]))
+        .await
         .unwrap();
-    let file = app.client.upload("blocker.png", &png).await.unwrap();
-    for _ in 0..1 {
-        let sizes = (1..=8)
-            .map(|i| pb::ThumbnailSize {
-                width: 100 * i,
-                height: 0,
-            })
-            .collect();
-        app.client
-            .submit(pb::SubmitJobRequest {
-                params: Some(pb::JobParams {
-                    kind: Some(pb::job_params::Kind::ImageThumbnail(
-                        pb::ImageThumbnailParams {
-                            sizes,
-                            ..Default::default()
-                        },
-                    )),
-                }),
-                input_file_ids: vec![file.id.clone()],
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
+    // Its last step before it takes the pool's thread.
+    c.watch_until(&job.id, |j| j.progress_message == "waiting on the CPU pool")
+        .await;
+    job.id
 }
 
 #[tokio::test]
 async fn with_javascript_progress_is_live_and_the_result_downloads() {
-    let app = TestApp::start_with(&["--queues", "media=1,data,video,debug"]).await;
+    let app = TestApp::start_with(&["--cpu-threads", "1"]).await;
     let base = format!("http://{}", app.http_addr);
     let dir = tempfile::tempdir().unwrap();
     let photo = dir.path().join("photo.jpg");
@@ -156,7 +134,7 @@ async fn with_javascript_progress_is_live_and_the_result_downloads() {
         .send_keys("160")
         .await
         .unwrap();
-    occupy_the_media_queue(&app).await;
+    let blocker = hold_the_cpu_pool(&app).await;
     b.find("form[aria-labelledby=thumb-title] button[type=submit]")
         .await
         .unwrap()
@@ -164,12 +142,22 @@ async fn with_javascript_progress_is_live_and_the_result_downloads() {
         .await
         .unwrap();
     b.wait_for("#job").await.unwrap();
-    // The page opened on an unfinished job and follows it over the event stream.
+    // The page opened on a job that cannot finish yet, and follows its event stream.
+    let state = b
+        .find("#job [data-field=state]")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(state == "queued" || state == "running", "state {state}");
     b.wait_for("body[data-live=on]").await.unwrap();
     // Mark this page: a reload would lose the mark.
     b.execute("window.__forkliftMark = 42; return true;", vec![])
         .await
         .unwrap();
+    // Now let the job finish: only the live stream can tell the page.
+    app.client.cancel(&blocker).await.unwrap();
     b.wait_for_text("#job [data-field=state]", "succeeded")
         .await
         .unwrap();

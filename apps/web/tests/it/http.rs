@@ -150,9 +150,10 @@ async fn the_web_apps_metrics_count_its_requests_and_unified_its_jobs_and_queues
 #[tokio::test]
 async fn the_jobs_service_exports_jobs_by_state_and_queue_depth() {
     let dir = tempfile::tempdir().unwrap();
-    let mut jobs = start_jobs_with_env("both", &test_flags(dir.path()), &[]).await;
-    let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
-    let c = Client::connect(jobs.addr("gRPC:"), Some(token.trim())).await;
+    let flags = test_flags(dir.path());
+    let mut jobs = start_jobs_with_env("both", &flags, &[]).await;
+    let (_, token) = create_admin(&flags, "admin@localhost").await;
+    let c = Client::connect(jobs.addr("gRPC:"), Some(&token)).await;
     let running = one_job_in_each_state(&c).await;
     let (status, page) = http_get(jobs.addr("HTTP:"), "/metrics").await;
     assert_eq!(status, 200);

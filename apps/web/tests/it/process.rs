@@ -185,7 +185,16 @@ async fn a_dead_servers_job_is_taken_back_once_its_lease_ends() {
     let redis = forklift_testkit::Redis::start();
     let dir = tempfile::tempdir().unwrap();
     let url = redis.url();
-    let flags = ["--redis-url", url.as_str(), "--lease", "3s"];
+    // Sharing a queue through Redis means naming the storage the processes share.
+    let storage = format!("file://{}", dir.path().join("files").display());
+    let flags = [
+        "--redis-url",
+        url.as_str(),
+        "--storage-url",
+        &storage,
+        "--lease",
+        "3s",
+    ];
     let server = Server::start(dir.path(), &flags).await;
     let c = server.client(dir.path()).await;
     let job = c.submit(submit(sleep_params(600_000), &[])).await.unwrap();

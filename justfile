@@ -60,7 +60,7 @@ test-manifests *args:
     cargo build -p forklift-web -p forklift-jobs --bins
     cargo test -p forklift-web --test manifests {{args}}
 
-# Bring `just dev` up from scratch, run a job through it, Ctrl-C, and check nothing is left running.
+# Bring `just dev` up from scratch, run a job through it, Ctrl-C (to dev.sh alone), and check every process it started has stopped and no other was touched.
 test-dev:
     cargo build --workspace --bins
     CARGO_TARGET_DIR="{{target}}" scripts/dev-check.sh

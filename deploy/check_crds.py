@@ -3,12 +3,12 @@
 Kubernetes schemas do not cover: KEDA (keda.sh/v1alpha1) against the typed models of
 cloudcoil-models-keda (generated from KEDA's CRDs), PodMonitor against
 cloudcoil-models-prometheus-operator; any field the models do not know is an error.
-Then Forklift's own rules: redis triggers name a Forklift queue key and carry the scaler's
-required metadata, and each ScaledObject targets a Deployment that exists."""
+Then Forklift's own rules: redis triggers carry the scaler's required metadata, and each
+ScaledObject targets a Deployment that exists. That each trigger's listName is the Redis
+transport's key for its worker's queues is checked against the code itself, by the
+forklift-queue tests (crates/queue/tests/redis.rs)."""
 import sys
 import yaml
-
-KNOWN_QUEUES = {"media", "data", "video"}
 
 
 def unknown_fields(given, dumped, path=""):
@@ -79,10 +79,6 @@ def main(paths):
                 for req in ("listName", "listLength"):
                     if req not in md:
                         errors.append(f"{name}: trigger {i}: metadata.{req} missing")
-                parts = md.get("listName", "").split(":")
-                if len(parts) != 4 or parts[:2] != ["forklift", "q"] or parts[2] not in KNOWN_QUEUES \
-                        or parts[3] not in ("ready", "delayed"):
-                    errors.append(f"{name}: trigger {i}: listName {md.get('listName')!r} is not forklift:q:<queue>:ready|delayed")
                 for num in ("listLength", "activationListLength", "databaseIndex"):
                     if num in md and not (isinstance(md[num], str) and md[num].isdigit()):
                         errors.append(f"{name}: trigger {i}: metadata.{num} must be a quoted integer")

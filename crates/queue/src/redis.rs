@@ -71,8 +71,8 @@ return {popped[1] or false, next_due[2] or false}
 
 fn keys(queue: &str) -> (String, String) {
     (
-        format!("forklift:q:{queue}:ready"),
-        format!("forklift:q:{queue}:delayed"),
+        RedisTransport::ready_key(queue),
+        RedisTransport::delayed_key(queue),
     )
 }
 
@@ -101,6 +101,18 @@ pub struct RedisTransport {
 }
 
 impl RedisTransport {
+    /// The key of `queue`'s sorted set of due jobs. Outside readers count it: KEDA's
+    /// `redis` scaler (deploy/k8s/components/keda) scales workers on its `ZCARD`.
+    pub fn ready_key(queue: &str) -> String {
+        format!("forklift:q:{queue}:ready")
+    }
+
+    /// The key of `queue`'s sorted set of jobs not due yet (retries waiting out their
+    /// backoff, jobs submitted with a start time), scored by run time.
+    pub fn delayed_key(queue: &str) -> String {
+        format!("forklift:q:{queue}:delayed")
+    }
+
     /// Connects to Redis at `url` (e.g. `redis://127.0.0.1:6379/`).
     pub async fn connect(url: &str) -> Result<Self, QueueError> {
         let client = redis::Client::open(url).map_err(backend)?;
@@ -233,9 +245,6 @@ fn delivery(queue: &str, id: &str) -> Result<Delivery, QueueError> {
     })
 }
 
-/// The channel every event goes through.
-const EVENTS: &str = "forklift:events";
-
 /// Events through Redis pub/sub: every process sees every event, so any web or API
 /// replica can stream any job, and any worker hears any cancel request.
 pub struct RedisBus {
@@ -246,6 +255,10 @@ pub struct RedisBus {
 }
 
 impl RedisBus {
+    /// The pub/sub channel every event goes through; each connected bus holds one
+    /// subscription to it.
+    pub const CHANNEL: &str = "forklift:events";
+
     /// Connects to Redis at `url` and starts relaying in both directions.
     pub async fn connect(url: &str) -> Result<Self, QueueError> {
         let client = redis::Client::open(url).map_err(backend)?;
@@ -287,7 +300,7 @@ async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::UnboundedReceiv
         };
         let mut delay = Duration::from_millis(50);
         for attempt in 1..=5 {
-            match conn.publish::<_, _, i64>(EVENTS, &payload).await {
+            match conn.publish::<_, _, i64>(RedisBus::CHANNEL, &payload).await {
                 Ok(_) => break,
                 Err(e) if attempt == 5 => {
                     tracing::warn!(error = %e, "publishing an event to Redis failed: {e}");
@@ -303,7 +316,7 @@ async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::UnboundedReceiv
 
 async fn subscribe(client: &redis::Client) -> Result<redis::aio::PubSub, QueueError> {
     let mut pubsub = client.get_async_pubsub().await.map_err(backend)?;
-    pubsub.subscribe(EVENTS).await.map_err(backend)?;
+    pubsub.subscribe(RedisBus::CHANNEL).await.map_err(backend)?;
     Ok(pubsub)
 }
 

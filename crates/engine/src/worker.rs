@@ -510,6 +510,8 @@ async fn reconcile(
 ) {
     let mut tick = tokio::time::interval(engine.config().reconcile_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Where the search for lost jobs goes on from (see `republish_lost`).
+    let mut scan = None;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -528,19 +530,61 @@ async fn reconcile(
         // Jobs the record says are queued but nobody took for a while may be missing
         // from the transport (Redis restarted empty): publish them again.
         let stale = engine.config().reconcile_every * 2;
-        match engine
-            .store()
-            .stale_queued_jobs(now - stale.as_millis() as i64, 1000)
-            .await
-        {
-            Ok(jobs) => {
-                for job in &jobs {
-                    engine.dispatch(job).await;
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "reconciling queued jobs failed: {e}"),
+        if let Err(e) = republish_lost(&engine, now - stale.as_millis() as i64, &mut scan).await {
+            tracing::error!(error = %e, "reconciling queued jobs failed: {e}");
+            scan = None;
         }
     }
+}
+
+/// Queued jobs read per page when looking for ones the transport lost.
+const RECONCILE_PAGE: u32 = 1_000;
+/// Pages per reconcile pass: a pass compares up to 10,000 queued jobs with the transport.
+const RECONCILE_PAGES: usize = 10;
+
+/// Publishes again the queued jobs untouched since `before` that the transport does not
+/// hold. The record is read in `(run_at, id)` order from `scan` (the place the previous
+/// pass stopped, `None` for the start), at most [`RECONCILE_PAGES`] pages per pass:
+/// every lost job is found within a few passes however many others wait, and after the
+/// end the next pass starts again with the due ones. (Always reading the first page
+/// would let a thousand jobs that are not due yet hide every due one behind them.)
+async fn republish_lost(
+    engine: &Engine,
+    before: Millis,
+    scan: &mut Option<(Millis, JobId)>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    for _ in 0..RECONCILE_PAGES {
+        let page = engine
+            .store()
+            .queued_jobs_page(before, *scan, RECONCILE_PAGE)
+            .await?;
+        let full = page.len() == RECONCILE_PAGE as usize;
+        *scan = page.last().filter(|_| full).map(|j| (j.run_at, j.id));
+        let deliveries = page
+            .into_iter()
+            .map(|j| Delivery {
+                job_id: j.id,
+                queue: j.queue,
+                priority: j.priority,
+                run_at: j.run_at,
+            })
+            .collect();
+        let lost = engine.transport().missing(deliveries).await?;
+        if !lost.is_empty() {
+            tracing::warn!(
+                count = lost.len(),
+                "publishing {} queued jobs again: the transport lost them",
+                lost.len()
+            );
+        }
+        for d in lost {
+            engine.transport().publish(d).await?;
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Stops local attempts whose owner asked to cancel.

@@ -51,4 +51,10 @@ pub trait Transport: Send + Sync + 'static {
 
     /// How many deliveries wait in `queue` (due or not).
     async fn depth(&self, queue: &str) -> Result<u64, QueueError>;
+
+    /// Of `deliveries`, those not waiting in their queue (due or not), in the order
+    /// given: the ones the transport lost, which the reconciler publishes again. A
+    /// delivery already handed to a consumer counts as missing; publishing it again is
+    /// harmless, since the claim drops a duplicate.
+    async fn missing(&self, deliveries: Vec<Delivery>) -> Result<Vec<Delivery>, QueueError>;
 }

@@ -179,6 +179,17 @@ impl Transport for InProcessTransport {
         let inner = q.inner.lock().expect("queue lock");
         Ok((inner.ready.len() + inner.delayed.len()) as u64)
     }
+
+    async fn missing(&self, deliveries: Vec<Delivery>) -> Result<Vec<Delivery>, QueueError> {
+        Ok(deliveries
+            .into_iter()
+            .filter(|d| {
+                let q = self.queue(&d.queue);
+                let inner = q.inner.lock().expect("queue lock");
+                !inner.waiting.contains(&d.job_id)
+            })
+            .collect())
+    }
 }
 
 #[cfg(test)]
@@ -193,6 +204,18 @@ mod tests {
             priority,
             run_at,
         }
+    }
+
+    #[tokio::test]
+    async fn missing_names_the_deliveries_not_waiting() {
+        let t = InProcessTransport::new();
+        let (due, later, taken, unknown) = (d(0, 0), d(0, now_ms() + 60_000), d(0, 0), d(0, 0));
+        t.publish(taken.clone()).await.unwrap();
+        assert_eq!(t.next("q").await.unwrap(), taken);
+        t.publish(due.clone()).await.unwrap();
+        t.publish(later.clone()).await.unwrap();
+        let all = vec![due, later, taken.clone(), unknown.clone()];
+        assert_eq!(t.missing(all).await.unwrap(), [taken, unknown]);
     }
 
     #[tokio::test]

@@ -9,8 +9,9 @@
 //!   once instead of after `MAX_BLOCK` (a retry with a 100 ms backoff would otherwise
 //!   wait up to two seconds).
 //!
-//! `ZADD NX` keeps a job in a queue at most once, so republishing (the reconciler does,
-//! for every job the database says is queued) never duplicates. Promotion of due
+//! `ZADD NX` keeps a job in a queue at most once, so republishing never duplicates. The
+//! reconciler asks which queued jobs are missing (`ZMSCORE` of both sets, so Redis 6.2
+//! or later) and publishes only those again. Promotion of due
 //! delayed jobs moves at most [`PROMOTE_BATCH`] per call, so a backlog of any size
 //! drains (an unbounded promotion in one Lua `unpack` fails past ~8,000 entries).
 //!
@@ -23,7 +24,7 @@ use forklift_domain::{Event, JobId, Millis, now_ms};
 use futures::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, MultiplexedConnection};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use tokio::sync::{Mutex, broadcast, mpsc};
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -37,15 +38,16 @@ const MAX_BLOCK: Duration = Duration::from_secs(2);
 
 /// Publishes a delivery: into `delayed` if in the future (waking a blocked consumer to
 /// look at its due time), else into `ready`, unless it is already waiting in `ready`.
+/// ARGV[2] is the job's member in `delayed` ([`delayed_member`]).
 const PUBLISH: &str = r"
 local ready, delayed, wake = KEYS[1], KEYS[2], KEYS[3]
-local id, prio, score, run_at, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local id, member, score, run_at, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 if redis.call('ZSCORE', ready, id) then return 0 end
 if run_at > now then
-  redis.call('ZADD', delayed, 'NX', run_at, prio .. ':' .. id)
+  redis.call('ZADD', delayed, 'NX', run_at, member)
   redis.call('ZADD', wake, 0, 'wake')
 else
-  redis.call('ZREM', delayed, prio .. ':' .. id)
+  redis.call('ZREM', delayed, member)
   redis.call('ZADD', ready, 'NX', score, id)
 end
 return 1
@@ -78,6 +80,12 @@ fn keys(queue: &str) -> (String, String) {
 
 fn wake_key(queue: &str) -> String {
     format!("forklift:q:{queue}:wake")
+}
+
+/// A job's member in a `delayed` set: `<priority>:<job id>`, so that promotion to
+/// `ready` keeps the priority.
+fn delayed_member(priority: i32, id: JobId) -> String {
+    format!("{}:{id}", priority.clamp(-100, 100))
 }
 
 /// Ready score: priority first (higher sorts first), then publish time.
@@ -169,7 +177,7 @@ impl Transport for RedisTransport {
             .key(delayed)
             .key(wake_key(&d.queue))
             .arg(d.job_id.to_string())
-            .arg(d.priority.clamp(-100, 100))
+            .arg(delayed_member(d.priority, d.job_id))
             .arg(ready_score(d.priority, now))
             .arg(d.run_at)
             .arg(now)
@@ -229,6 +237,44 @@ impl Transport for RedisTransport {
             .await
             .map_err(backend)?;
         Ok(r + d)
+    }
+
+    async fn missing(&self, deliveries: Vec<Delivery>) -> Result<Vec<Delivery>, QueueError> {
+        // Per queue, one ZMSCORE of each sorted set (Redis 6.2 or later); all in one
+        // MULTI, so that no job moves from `delayed` to `ready` between the two.
+        let mut queues: BTreeMap<&str, Vec<&Delivery>> = BTreeMap::new();
+        for d in &deliveries {
+            queues.entry(d.queue.as_str()).or_default().push(d);
+        }
+        if queues.is_empty() {
+            return Ok(deliveries);
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (queue, ds) in &queues {
+            let (ready, delayed) = keys(queue);
+            let ids: Vec<String> = ds.iter().map(|d| d.job_id.to_string()).collect();
+            let members: Vec<String> = ds
+                .iter()
+                .map(|d| delayed_member(d.priority, d.job_id))
+                .collect();
+            pipe.cmd("ZMSCORE").arg(ready).arg(ids);
+            pipe.cmd("ZMSCORE").arg(delayed).arg(members);
+        }
+        let mut c = self.conn.clone();
+        let scores: Vec<Vec<Option<f64>>> = pipe.query_async(&mut c).await.map_err(backend)?;
+        let mut waiting = HashSet::new();
+        for ((_, ds), sets) in queues.iter().zip(scores.chunks(2)) {
+            for (i, d) in ds.iter().enumerate() {
+                if sets.iter().any(|s| s.get(i).is_some_and(Option::is_some)) {
+                    waiting.insert(d.job_id);
+                }
+            }
+        }
+        Ok(deliveries
+            .into_iter()
+            .filter(|d| !waiting.contains(&d.job_id))
+            .collect())
     }
 }
 

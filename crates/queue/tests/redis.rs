@@ -138,6 +138,34 @@ async fn survives_redis_restarting_empty() {
 }
 
 #[tokio::test]
+async fn missing_names_the_deliveries_redis_does_not_hold() {
+    let mut redis = Redis::start();
+    let t = RedisTransport::connect(&redis.url()).await.unwrap();
+    let (due, later, taken, unknown) = (d(0, 0), d(7, now_ms() + 3_600_000), d(0, 0), d(0, 0));
+    t.publish(taken.clone()).await.unwrap();
+    assert_eq!(next(&t).await, taken.job_id);
+    for x in [&due, &later] {
+        t.publish(x.clone()).await.unwrap();
+    }
+    let all = vec![due.clone(), later.clone(), taken.clone(), unknown.clone()];
+    assert_eq!(
+        t.missing(all.clone()).await.unwrap(),
+        [taken.clone(), unknown.clone()],
+        "waiting ones (due or delayed) are held; taken and never published ones are not"
+    );
+    assert_eq!(t.missing(vec![]).await.unwrap(), []);
+    redis.restart_empty();
+    let mut missing = t.missing(all.clone()).await;
+    for _ in 0..50 {
+        if missing.is_ok() {
+            break;
+        }
+        missing = t.missing(all.clone()).await;
+    }
+    assert_eq!(missing.unwrap(), all, "Redis lost everything");
+}
+
+#[tokio::test]
 async fn events_reach_every_process() {
     let redis = Redis::start();
     let a = RedisBus::connect(&redis.url()).await.unwrap();

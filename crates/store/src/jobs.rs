@@ -99,6 +99,19 @@ pub struct Recovered {
     pub failed: Vec<Job>,
 }
 
+/// What it takes to publish a queued job again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedJob {
+    /// Its id.
+    pub id: JobId,
+    /// Its kind's queue.
+    pub queue: String,
+    /// Higher runs first.
+    pub priority: i32,
+    /// Not before this time.
+    pub run_at: Millis,
+}
+
 /// Which jobs to list.
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
@@ -277,20 +290,42 @@ impl Store {
         self.db.read().all(q, job_from_row).await
     }
 
-    /// Queued jobs untouched since `before`, oldest first, at most `limit`: the ones a
-    /// transport may have lost, to publish again (transports drop duplicates).
-    pub async fn stale_queued_jobs(&self, before: Millis, limit: u32) -> Result<Vec<Job>> {
+    /// A page of the queued jobs untouched since `before` — the ones a transport may
+    /// have lost — in `(run_at, id)` order (due first), at most `limit`. `after`
+    /// continues from the previous page's last row (`None`: from the start), so a
+    /// backlog of any size is gone through in turn rather than its first page again.
+    pub async fn queued_jobs_page(
+        &self,
+        before: Millis,
+        after: Option<(Millis, JobId)>,
+        limit: u32,
+    ) -> Result<Vec<QueuedJob>> {
+        // Ids are UUID text, so the empty string sorts before every one of them.
+        let (run_at, id) = after.map_or((Millis::MIN, String::new()), |(at, id)| {
+            (at, id.to_string())
+        });
         let q = q!(
-            concat!(
-                "SELECT ",
-                job_columns!(),
-                " FROM jobs WHERE state = 'queued' AND updated_at < $1
-                 ORDER BY updated_at LIMIT $2"
-            ),
+            "SELECT id, queue, priority, run_at FROM jobs
+             WHERE state = 'queued' AND updated_at < $1
+                AND (run_at > $2 OR (run_at = $2 AND id > $3))
+             ORDER BY run_at, id LIMIT $4",
             before,
+            run_at,
+            id,
             i64::from(limit),
         );
-        self.db.read().all(q, job_from_row).await
+        self.db
+            .read()
+            .all(q, |r| {
+                let mut c = Cols::new(r);
+                Ok(QueuedJob {
+                    id: c.parse()?,
+                    queue: c.text()?,
+                    priority: c.int()? as i32,
+                    run_at: c.int()?,
+                })
+            })
+            .await
     }
 
     /// `queued -> running` for `worker`, if the job is queued and due. None means the

@@ -8,7 +8,9 @@ mod users;
 mod workers;
 
 pub use files::NewFile;
-pub use jobs::{CancelOutcome, Claim, JobFilter, NewJob, NewOutput, Recovered, RunningCount};
+pub use jobs::{
+    CancelOutcome, Claim, JobFilter, NewJob, NewOutput, QueuedJob, Recovered, RunningCount,
+};
 pub use users::ApiToken;
 pub use workers::WorkerRecord;
 

@@ -59,6 +59,7 @@ on_both!(
     lists_filter_and_page,
     accounts_sessions_and_tokens,
     jobs_updated_since_are_one_owners_in_change_order_and_page,
+    queued_jobs_page_through_the_stale_ones_in_run_order,
     workers_are_upserted_listed_by_last_report_and_deleted,
     concurrent_inserts_and_claims_each_land_exactly_once,
     failing_writes_among_concurrent_ones_fail_alone,
@@ -535,6 +536,52 @@ async fn jobs_updated_since_are_one_owners_in_change_order_and_page(db: Db) {
             count: 1
         }]
     );
+}
+
+async fn queued_jobs_page_through_the_stale_ones_in_run_order(db: Db) {
+    let (s, _d) = store(db).await;
+    let me = s.create_user("me@x", Role::User).await.unwrap().id;
+    let insert = async |run_at: i64, at: i64| s.insert_job(&noop(me, run_at), at).await.unwrap().0;
+    let late = insert(9_000, 1_000).await;
+    let (a, b) = (insert(2_000, 1_500).await, insert(2_000, 1_200).await);
+    let first = insert(1_000, 1_800).await;
+    insert(500, 5_000).await; // touched too recently
+    let running = insert(100, 1_000).await;
+    s.claim(running.id, "w", "t", 10_000, 4_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let (a, b) = if a.id < b.id { (a, b) } else { (b, a) };
+
+    let ids = |page: &[forklift_store::QueuedJob]| page.iter().map(|j| j.id).collect::<Vec<_>>();
+    let all = s.queued_jobs_page(4_000, None, 10).await.unwrap();
+    assert_eq!(
+        ids(&all),
+        [first.id, a.id, b.id, late.id],
+        "run_at order, ties by id"
+    );
+    assert_eq!(
+        all[0],
+        forklift_store::QueuedJob {
+            id: first.id,
+            queue: "debug".into(),
+            priority: 0,
+            run_at: 1_000
+        }
+    );
+    // Pages of two go on from the last row, ties included.
+    let page = s.queued_jobs_page(4_000, None, 2).await.unwrap();
+    assert_eq!(ids(&page), [first.id, a.id]);
+    let next = s
+        .queued_jobs_page(4_000, Some((page[1].run_at, page[1].id)), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&next), [b.id, late.id]);
+    let end = s
+        .queued_jobs_page(4_000, Some((next[1].run_at, next[1].id)), 2)
+        .await
+        .unwrap();
+    assert!(end.is_empty());
 }
 
 async fn workers_are_upserted_listed_by_last_report_and_deleted(db: Db) {

@@ -9,7 +9,9 @@ mod support;
 use forklift_domain::{Event, JobState};
 use forklift_queue::{Delivery, EventBus, RedisBus, RedisTransport, Transport};
 use forklift_rpc::v1 as pb;
+use futures::StreamExt;
 use std::collections::HashSet;
+use std::time::Duration;
 use support::*;
 
 /// A deployment: Redis, a fresh database, a fresh bucket, the jobs API, and workers
@@ -22,6 +24,11 @@ struct Cluster {
     store: forklift_store::Store,
     bucket: Bucket,
     dirs: DataDirs,
+}
+
+/// An hour from now: jobs submitted to start then are not due during any test.
+fn in_an_hour() -> prost_types::Timestamp {
+    (std::time::SystemTime::now() + Duration::from_secs(3600)).into()
 }
 
 impl Cluster {
@@ -68,6 +75,29 @@ impl Cluster {
         start_jobs_with_env("worker", &args, &self.bucket.env).await
     }
 
+    /// Submits `n` quick jobs that are not to start for an hour.
+    async fn submit_later(&self, n: usize) -> Vec<String> {
+        let submits = (0..n).map(|_| {
+            let mut req = submit(sleep_params(10), &[]);
+            req.not_before = Some(in_an_hour());
+            self.client.submit(req)
+        });
+        futures::stream::iter(submits)
+            .buffer_unordered(16)
+            .map(|r| r.unwrap().id)
+            .collect()
+            .await
+    }
+
+    async fn state(&self, id: &str) -> JobState {
+        self.store
+            .get_job(id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+    }
+
     async fn submit_sleeps(&self, n: usize, ms: u32) -> Vec<String> {
         let mut ids = Vec::with_capacity(n);
         for _ in 0..n {
@@ -84,6 +114,11 @@ impl Cluster {
 
     /// Waits until every job in `ids` has succeeded, as seen on the event bus.
     async fn all_succeed(&self, ids: &[String]) {
+        self.all_succeed_within(ids, Duration::from_secs(120)).await;
+    }
+
+    /// [`Cluster::all_succeed`], failing unless it happens within `deadline`.
+    async fn all_succeed_within(&self, ids: &[String], deadline: Duration) {
         let bus = RedisBus::connect(&self.redis.url()).await.unwrap();
         let mut rx = bus.subscribe();
         let mut pending: HashSet<String> = ids.iter().cloned().collect();
@@ -103,7 +138,7 @@ impl Cluster {
         // Events are the fast path; the bus is best-effort across a Redis restart, so the
         // record (the truth) is consulted again every few seconds.
         let mut recheck = tokio::time::interval(std::time::Duration::from_secs(3));
-        tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        tokio::time::timeout(deadline, async {
             while !pending.is_empty() {
                 tokio::select! {
                     ev = rx.recv() => match ev {
@@ -129,7 +164,13 @@ impl Cluster {
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("{} jobs never succeeded", pending.len()));
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} of {} jobs did not succeed within {deadline:?}",
+                pending.len(),
+                ids.len()
+            )
+        });
     }
 
     /// Every job succeeded with exactly one output file, and the file count matches.
@@ -200,6 +241,34 @@ async fn redis_restarting_empty_loses_no_committed_job() {
     c.redis.restart_empty();
     c.all_succeed(&ids).await;
     c.check_outputs_once(&ids).await;
+}
+
+#[tokio::test]
+async fn due_jobs_lost_with_redis_behind_a_thousand_later_ones_still_run_promptly() {
+    let mut c = Cluster::start().await;
+    let _w = c.worker("worker-a", 1).await;
+    // The oldest queued rows: a thousand jobs for an hour from now, never due in this test.
+    let later = c.submit_later(1_000).await;
+    // The worker's one slot is busy, so the next jobs wait in Redis...
+    let blocker = c.submit_sleeps(1, 600_000).await.remove(0);
+    c.client
+        .watch_until(&blocker, |j| j.state() == pb::JobState::Running)
+        .await;
+    let ids = c.submit_sleeps(20, 10).await;
+    // ... when Redis loses everything. The record still has them queued; only the
+    // reconciler can put them back (no worker starts again, which would dispatch them).
+    c.redis.restart_empty();
+    for id in &ids {
+        assert_eq!(c.state(id).await, JobState::Queued, "job {id} is waiting");
+    }
+    c.client.cancel(&blocker).await.unwrap();
+    // The reconciler runs every second here and republishes a job queued for two
+    // periods: the twenty are due again within seconds, not after the thousand others.
+    c.all_succeed_within(&ids, Duration::from_secs(15)).await;
+    c.check_outputs_once(&ids).await;
+    for id in later.iter().step_by(100) {
+        assert_eq!(c.state(id).await, JobState::Queued, "job {id} is not due");
+    }
 }
 
 #[tokio::test]

@@ -10,8 +10,9 @@ use forklift_domain::{Event, JobState};
 use forklift_queue::{Delivery, EventBus, RedisBus, RedisTransport, Transport};
 use forklift_rpc::v1 as pb;
 use futures::StreamExt;
+use redis::AsyncCommands;
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::*;
 
 /// A deployment: Redis, a fresh database, a fresh bucket, the jobs API, and workers
@@ -26,6 +27,14 @@ struct Cluster {
     dirs: DataDirs,
 }
 
+/// Sets `flag` to `value` in `args` (the processes refuse a flag given twice).
+fn set_flag(args: &mut Vec<String>, flag: &str, value: &str) {
+    match args.iter().position(|a| a == flag) {
+        Some(i) => args[i + 1] = value.to_owned(),
+        None => args.extend([flag.to_owned(), value.to_owned()]),
+    }
+}
+
 /// An hour from now: jobs submitted to start then are not due during any test.
 fn in_an_hour() -> prost_types::Timestamp {
     (std::time::SystemTime::now() + Duration::from_secs(3600)).into()
@@ -33,11 +42,20 @@ fn in_an_hour() -> prost_types::Timestamp {
 
 impl Cluster {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A deployment whose processes all run with some test flags changed, e.g.
+    /// `[("--lease", "60s")]`.
+    async fn start_with(flags: &[(&str, &str)]) -> Self {
         let dirs = DataDirs::new();
         let bucket = Bucket::new();
         let redis = forklift_testkit::Redis::start();
         let database = forklift_testkit::Postgres::shared().database();
         let mut common = test_flags(dirs.path());
+        for (flag, value) in flags {
+            set_flag(&mut common, flag, value);
+        }
         common.extend([
             "--database-url".to_owned(),
             database.clone(),
@@ -73,6 +91,15 @@ impl Cluster {
             name.to_owned(),
         ]);
         start_jobs_with_env("worker", &args, &self.bucket.env).await
+    }
+
+    /// A plain connection to the cluster's Redis, to look at what it holds.
+    async fn redis_conn(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to Redis")
     }
 
     /// Submits `n` quick jobs that are not to start for an hour.
@@ -269,6 +296,140 @@ async fn due_jobs_lost_with_redis_behind_a_thousand_later_ones_still_run_promptl
     for id in later.iter().step_by(100) {
         assert_eq!(c.state(id).await, JobState::Queued, "job {id} is not due");
     }
+}
+
+#[tokio::test]
+async fn redis_holds_the_queue_and_hands_a_new_job_to_a_worker_at_once() {
+    // The reconciler runs every 30 s here and republishes only jobs queued for two
+    // periods, so it delivers nothing within this test's deadlines: only the Redis
+    // transport can.
+    let c = Cluster::start_with(&[("--reconcile-every", "30s")]).await;
+    let mut redis = c.redis_conn().await;
+    let (ready, delayed) = (
+        RedisTransport::ready_key("debug"),
+        RedisTransport::delayed_key("debug"),
+    );
+    // (a) A job for later waits in Redis, in the queue's delayed set: the API process
+    // published it there (no worker runs yet). A transport other than Redis — one in
+    // each process's memory — would leave Redis empty.
+    let later = c.submit_later(1).await.remove(0);
+    let waiting: Vec<String> = redis.zrange(&delayed, 0, -1).await.unwrap();
+    assert!(
+        waiting.len() == 1 && waiting[0].ends_with(&later),
+        "{delayed} holds job {later}: {waiting:?}"
+    );
+    assert_eq!(redis.zcard::<_, u64>(&ready).await.unwrap(), 0, "{ready}");
+    // (b) A job submitted once the worker consumes starts within a second. At start the
+    // worker dispatched what was queued then (the job above); the job below is
+    // submitted after that and is not stale for a minute, so the reconciler cannot have
+    // handed it over: the API's publish to Redis woke the worker's blocking pop.
+    let w = c.worker("worker-a", 1).await;
+    wait_for_readyz(w.addr("HTTP:"), 200).await;
+    let job = c.submit_sleeps(1, 10).await.remove(0);
+    let done = c.client.watch_to_end(&job).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
+    let j = c
+        .store
+        .get_job(job.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let waited = j.started_at.unwrap() - j.created_at;
+    assert!(
+        waited < 1_000,
+        "job {job} started {waited} ms after it was submitted"
+    );
+    assert_eq!(redis.zcard::<_, u64>(&ready).await.unwrap(), 0, "taken");
+    assert_eq!(c.state(&later).await, JobState::Queued);
+}
+
+#[tokio::test]
+async fn watch_hears_a_worker_over_the_bus_after_redis_restarts_empty() {
+    // With a 60 s lease the worker renews it (and would notice a cancel request in the
+    // record) every 20 s; the Watch re-reads the record every 5 s, on Resync and when it
+    // lags. Below, a cancel is requested after Redis restarted empty, and the Watch
+    // must show the worker's `cancelled` within a second and before its first periodic
+    // re-read: only the event bus, through the new Redis, in both directions (the
+    // request API -> worker, the result worker -> API), explains that.
+    let mut c = Cluster::start_with(&[("--lease", "60s")]).await;
+    let _w = c.worker("worker-a", 1).await;
+    let job = c.submit_sleeps(1, 600_000).await.remove(0);
+    c.client
+        .watch_until(&job, |j| j.state() == pb::JobState::Running)
+        .await;
+    let subscribers = |redis: redis::aio::MultiplexedConnection| async move {
+        let mut redis = redis;
+        let counts: Vec<(String, u64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(RedisBus::CHANNEL)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        counts[0].1
+    };
+    // The API's and the worker's buses.
+    let buses = subscribers(c.redis_conn().await).await;
+    assert_eq!(buses, 2, "subscribers of {}", RedisBus::CHANNEL);
+    let mut watch = c
+        .client
+        .jobs
+        .clone()
+        .watch_job(pb::WatchJobRequest { id: job.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let opened = Instant::now();
+    let first = watch.next().await.unwrap().unwrap();
+    assert_eq!(first.state(), pb::JobState::Running);
+    c.redis.restart_empty();
+    // Both processes subscribe again (each then re-reads, on Resync: before the cancel).
+    tokio::time::timeout(DEADLINE, async {
+        while subscribers(c.redis_conn().await).await < buses {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the API and the worker subscribe to the new Redis");
+    let asked = Instant::now();
+    c.client.cancel(&job).await.unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(j) = watch.next().await {
+            if j.unwrap().state() == pb::JobState::Cancelled {
+                return Instant::now();
+            }
+        }
+        panic!("the Watch ended without the job's end")
+    })
+    .await
+    .expect("the Watch shows the job cancelled");
+    assert!(
+        seen - asked < Duration::from_secs(1),
+        "cancelled {:?} after the request",
+        seen - asked
+    );
+    assert!(
+        seen - opened < Duration::from_secs(5),
+        "seen {:?} after the Watch opened: a periodic re-read may explain it (the restart \
+         took too long for this test to tell)",
+        seen - opened
+    );
+}
+
+/// Polls `/readyz` at `addr` until it answers `status`; returns the answer.
+async fn wait_for_readyz(addr: std::net::SocketAddr, status: u16) -> (u16, String) {
+    let mut last = (0, String::new());
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            last = http_get(addr, "/readyz").await;
+            if last.0 == status {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{addr}/readyz never answered {status}; last {last:?}"));
+    last
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use support::*;
 struct Cluster {
     redis: forklift_testkit::Redis,
     common: Vec<String>,
-    _api: Proc,
+    api: Proc,
     client: Client,
     store: forklift_store::Store,
     bucket: Bucket,
@@ -72,7 +72,7 @@ impl Cluster {
         Self {
             redis,
             common,
-            _api: api,
+            api,
             client,
             store,
             bucket,
@@ -82,6 +82,11 @@ impl Cluster {
 
     /// A worker consuming the debug queue with `slots` slots, named `name`.
     async fn worker(&self, name: &str, slots: usize) -> Proc {
+        self.worker_with(name, slots, &[]).await
+    }
+
+    /// [`Cluster::worker`] with extra flags.
+    async fn worker_with(&self, name: &str, slots: usize, extra: &[&str]) -> Proc {
         let mut args = self.common.clone();
         args.extend(self.dirs.flags(name));
         args.extend([
@@ -90,6 +95,7 @@ impl Cluster {
             "--worker-name".to_owned(),
             name.to_owned(),
         ]);
+        args.extend(extra.iter().map(|a| a.to_string()));
         start_jobs_with_env("worker", &args, &self.bucket.env).await
     }
 
@@ -413,6 +419,54 @@ async fn watch_hears_a_worker_over_the_bus_after_redis_restarts_empty() {
          took too long for this test to tell)",
         seen - opened
     );
+}
+
+#[tokio::test]
+async fn readyz_answers_503_until_the_workers_run_and_while_redis_is_down() {
+    // What the Kubernetes readiness probes ask (deploy/k8s/base: `/readyz` on the jobs
+    // API's and each worker's HTTP port).
+    let mut c = Cluster::start().await;
+    let api = c.api.addr("HTTP:");
+    assert_eq!(http_get(api, "/readyz").await, (200, "ready\n".into()));
+    // A worker's workers start once every kind has said whether it can run here;
+    // video.transcode asks ffmpeg. This ffmpeg waits for a file the test creates (or
+    // for the worker to go), so the worker answers but cannot start its workers yet.
+    let tools = tempfile::tempdir().unwrap();
+    let gate = tools.path().join("open");
+    let ffmpeg = tools.path().join("ffmpeg");
+    std::fs::write(
+        &ffmpeg,
+        format!(
+            "#!/bin/sh\nwhile [ ! -e '{}' ] && kill -0 $PPID 2>/dev/null; do sleep 0.05; done\nexit 1\n",
+            gate.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&ffmpeg, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let w = c
+        .worker_with("worker-a", 1, &["--ffmpeg", ffmpeg.to_str().unwrap()])
+        .await;
+    let worker = w.addr("HTTP:");
+    assert_eq!(
+        http_get(worker, "/readyz").await,
+        (503, "starting the workers\n".into())
+    );
+    assert_eq!(http_get(worker, "/healthz").await.0, 200, "yet alive");
+    std::fs::write(&gate, "").unwrap();
+    wait_for_readyz(worker, 200).await;
+    // Redis goes away: neither process is ready; it comes back (empty): both are.
+    let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN")
+        .arg("NOSAVE")
+        .query_async(&mut c.redis_conn().await)
+        .await;
+    for addr in [api, worker] {
+        let (status, body) = wait_for_readyz(addr, 503).await;
+        assert_eq!((status, body.as_str()), (503, "queue unavailable\n"));
+    }
+    c.redis.restart_empty();
+    for addr in [api, worker] {
+        wait_for_readyz(addr, 200).await;
+    }
 }
 
 /// Polls `/readyz` at `addr` until it answers `status`; returns the answer.

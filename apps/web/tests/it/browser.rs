@@ -294,6 +294,9 @@ async fn without_javascript_forms_and_reloads_do_everything() {
         .click()
         .await
         .unwrap();
+    // The sign-out lands on the front page; going on before it has would race the
+    // form's own navigation.
+    b.wait_for_text("h1", "Upload a file").await.unwrap();
     b.goto(&format!("{base}/dashboard")).await.unwrap();
     b.wait_for_text("h1", "Sign in").await.unwrap();
     b.quit().await.unwrap();

@@ -326,13 +326,24 @@ async fn redis_holds_the_queue_and_hands_a_new_job_to_a_worker_at_once() {
     );
     assert_eq!(redis.zcard::<_, u64>(&ready).await.unwrap(), 0, "{ready}");
     // (b) A job submitted once the worker consumes starts within a second. At start the
-    // worker dispatched what was queued then (the job above); the job below is
-    // submitted after that and is not stale for a minute, so the reconciler cannot have
-    // handed it over: the API's publish to Redis woke the worker's blocking pop.
-    let w = c.worker("worker-a", 1).await;
-    wait_for_readyz(w.addr("HTTP:"), 200).await;
+    // worker dispatched what was queued then (the job above), and recorded itself in
+    // the workers table before consuming; the job below is submitted after that and is
+    // not stale for a minute, so the reconciler cannot have handed it over: the API's
+    // publish to Redis woke the worker's blocking pop.
+    let _w = c.worker("worker-a", 1).await;
+    tokio::time::timeout(DEADLINE, async {
+        while c.store.workers_seen_since(0).await.unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the worker starts consuming");
     let job = c.submit_sleeps(1, 10).await.remove(0);
-    let done = c.client.watch_to_end(&job).await.pop().unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(10), c.client.watch_to_end(&job))
+        .await
+        .expect("the job runs at once")
+        .pop()
+        .unwrap();
     assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
     let j = c
         .store

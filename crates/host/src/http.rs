@@ -126,6 +126,49 @@ pub async fn metrics_text(engine: &Engine) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// A gRPC request path as a metrics label: the method when this server has it
+/// (`/forklift.v1.Jobs/SubmitJob`, health, reflection), else `unknown` — a client
+/// making up method names must not make up time series.
+fn grpc_method(path: &str) -> &str {
+    static KNOWN: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    let known = KNOWN.get_or_init(|| {
+        use prost::Message;
+        let mut known = std::collections::HashSet::new();
+        for set in [
+            forklift_rpc::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ] {
+            let Ok(set) = prost_types::FileDescriptorSet::decode(set) else {
+                continue;
+            };
+            for file in &set.file {
+                for service in &file.service {
+                    for method in &service.method {
+                        known.insert(format!(
+                            "/{}.{}/{}",
+                            file.package(),
+                            service.name(),
+                            method.name()
+                        ));
+                    }
+                }
+            }
+        }
+        for version in ["v1", "v1alpha"] {
+            known.insert(format!(
+                "/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo"
+            ));
+        }
+        known
+    });
+    if known.contains(path) {
+        path
+    } else {
+        "unknown"
+    }
+}
+
 /// Times every request of a server into the engine's metrics: the route is the matched
 /// route pattern (gRPC: `/package.Service/Method`), the status the HTTP status or, for gRPC, the
 /// `grpc-status` a failing call answers with (success reports it in trailers: `0`).
@@ -182,7 +225,7 @@ where
         // one time series per job. gRPC paths are their method names already.
         let route = match req.extensions().get::<axum::extract::MatchedPath>() {
             Some(m) => m.as_str().to_owned(),
-            None if self.layer.surface == "grpc" => req.uri().path().to_owned(),
+            None if self.layer.surface == "grpc" => grpc_method(req.uri().path()).to_owned(),
             None => "unmatched".to_owned(),
         };
         let start = std::time::Instant::now();

@@ -155,9 +155,43 @@ async fn the_jobs_service_exports_jobs_by_state_and_queue_depth() {
     let (_, token) = create_admin(&flags, "admin@localhost").await;
     let c = Client::connect(jobs.addr("gRPC:"), Some(&token)).await;
     let running = one_job_in_each_state(&c).await;
+    // Methods the server does not have are counted under one label, however many names
+    // a client makes up.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", jobs.addr("gRPC:")))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    for i in 0..3 {
+        grpc.ready().await.unwrap();
+        let path = format!("/forklift.v1.Jobs/MadeUp{i}").parse().unwrap();
+        let err = grpc
+            .unary::<(), (), _>(
+                tonic::Request::new(()),
+                path,
+                tonic_prost::ProstCodec::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unimplemented);
+    }
     let (status, page) = http_get(jobs.addr("HTTP:"), "/metrics").await;
     assert_eq!(status, 200);
     assert_one_job_in_each_state(&page);
+    assert!(!page.contains("MadeUp"), "{page}");
+    assert_eq!(
+        series(
+            &page,
+            r#"forklift_request_duration_seconds_count{surface="grpc",route="unknown",status="12"}"#
+        ),
+        Some(3.0),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"route="/forklift.v1.Jobs/SubmitJob""#),
+        "known methods keep their names: {page}"
+    );
     c.cancel(&running).await.unwrap();
     c.watch_to_end(&running).await;
     assert!(jobs.terminate().await.success());

@@ -26,10 +26,16 @@ async fn run() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    forklift_config::init_logging(cfg.common.log_format, &cfg.common.log)?;
     if let Some(JobsCommand::Admin(command)) = &cfg.command {
+        // An operator's terminal: PostgreSQL's notices (e.g. "relation already exists,
+        // skipping" from the migrations check) are not news there.
+        forklift_config::init_logging(
+            cfg.common.log_format,
+            &format!("{},sqlx=warn", cfg.common.log),
+        )?;
         return admin(&cfg, command).await;
     }
+    forklift_config::init_logging(cfg.common.log_format, &cfg.common.log)?;
     // Before anything announces readiness: a SIGTERM from now on shuts down cleanly.
     let shutdown = forklift_host::shutdown_signal();
     if cfg.migrate_only {

@@ -2,7 +2,6 @@
 
 use crate::support::*;
 use forklift_rpc::v1 as pb;
-use std::process::Command;
 use tonic::Code;
 
 fn profile_params(delimiter: &str) -> pb::JobParams {
@@ -156,59 +155,12 @@ async fn files_that_are_not_csv_fail_clearly_and_bad_params_are_refused() {
     app.stop().await;
 }
 
-/// A test video from ffmpeg's own test source.
-fn test_video(dir: &std::path::Path, seconds: u32, size: &str) -> Vec<u8> {
-    let path = dir.join(format!("source-{seconds}-{size}.mp4"));
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc=duration={seconds}:size={size}:rate=25"))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=duration={seconds}"))
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ])
-        .arg(&path)
-        .output()
-        .expect("ffmpeg is installed (apt-get install ffmpeg)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read(&path).unwrap()
-}
-
 /// Uploads a video and submits a transcode of it.
 async fn transcode(c: &Client, video: &[u8], height: u32) -> pb::Job {
     let file = c.upload("clip.mp4", video).await.unwrap();
     c.submit(submit(transcode_params(height), &[&file.id]))
         .await
         .unwrap()
-}
-
-fn probe(bytes: &[u8]) -> serde_json::Value {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("out.mp4");
-    std::fs::write(&path, bytes).unwrap();
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_streams",
-            "-show_format",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[tokio::test]
@@ -225,7 +177,7 @@ async fn a_video_is_transcoded_without_upscaling_and_gets_a_poster() {
             .any(|j| j.progress_percent > 0 && j.progress_percent < 100),
         "progress seen"
     );
-    let info = probe(&output(c, done, "video.mp4").await);
+    let info = probe_video(&output(c, done, "video.mp4").await);
     let streams = info["streams"].as_array().unwrap();
     let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
     assert_eq!(video["codec_name"], "h264");

@@ -778,6 +778,54 @@ pub fn test_jpeg(w: u32, h: u32, orientation: Option<u16>) -> Vec<u8> {
     }
 }
 
+/// A test video from ffmpeg's own test source (pattern and tone), `seconds` long.
+pub fn test_video(dir: &std::path::Path, seconds: u32, size: &str) -> Vec<u8> {
+    let path = dir.join(format!("source-{seconds}-{size}.mp4"));
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=duration={seconds}:size={size}:rate=25"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=duration={seconds}"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffmpeg is installed (apt-get install ffmpeg)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&path).unwrap()
+}
+
+/// ffprobe's JSON (streams and format) of a video's bytes.
+pub fn probe_video(bytes: &[u8]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("video.mp4");
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub fn thumbnail_params(
     sizes: &[(u32, u32)],
     fit: pb::Fit,

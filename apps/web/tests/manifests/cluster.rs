@@ -5,12 +5,10 @@
 
 use crate::network::{Connection, Network, PodLayout, listen_port};
 use crate::plan::{Container, Plan, Workload};
+use crate::support::DEADLINE;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// Longest any step waits for something to happen.
-pub const DEADLINE: Duration = Duration::from_secs(60);
 
 /// How often a wait looks again.
 const POLL: Duration = Duration::from_millis(200);

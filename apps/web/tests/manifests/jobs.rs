@@ -1,10 +1,8 @@
 //! One job of every kind, through the web app's JSON API and through the gRPC API, with
 //! inputs made here and outputs checked for what they must be.
 
-use crate::cluster::DEADLINE;
+use crate::support::{Client, DEADLINE, probe_video, test_jpeg, test_video};
 use forklift_rpc::v1 as pb;
-use forklift_rpc::v1::files_client::FilesClient;
-use forklift_rpc::v1::jobs_client::JobsClient;
 use std::time::{Duration, Instant};
 
 /// A job kind's test: its queue, an input and parameters, and what its outputs must be.
@@ -33,7 +31,7 @@ pub fn cases(scratch: &std::path::Path) -> Vec<Case> {
             kind: "image.thumbnail",
             queue: "media",
             file_name: "photo.jpg",
-            input: jpeg(120, 80),
+            input: test_jpeg(120, 80, None),
             json_params: serde_json::json!({"sizes": [{"width": 64, "height": 64}]}),
             grpc_params: pb::job_params::Kind::ImageThumbnail(pb::ImageThumbnailParams {
                 sizes: vec![pb::ThumbnailSize {
@@ -79,13 +77,13 @@ pub fn cases(scratch: &std::path::Path) -> Vec<Case> {
             kind: "video.transcode",
             queue: "video",
             file_name: "clip.mp4",
-            input: video(scratch),
+            input: test_video(scratch, 1, "320x240"),
             json_params: serde_json::json!({"height": 360}),
             grpc_params: pb::job_params::Kind::VideoTranscode(pb::VideoTranscodeParams {
                 height: 360,
             }),
             check: |outs| {
-                let info = probe(output(outs, "video.mp4"));
+                let info = probe_video(output(outs, "video.mp4"));
                 let streams = info["streams"].as_array().expect("ffprobe streams");
                 let v = streams
                     .iter()
@@ -110,66 +108,12 @@ fn output<'a>(outs: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
         })
 }
 
-fn jpeg(w: u32, h: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(w, h, |x, _| {
-        if x < w / 2 {
-            image::Rgb([220, 20, 20])
-        } else {
-            image::Rgb([20, 20, 220])
-        }
-    });
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .encode_image(&img)
-        .unwrap();
-    out
-}
-
 fn csv() -> Vec<u8> {
     let mut s = String::from("id,name,score\n");
     for i in 1..=CSV_ROWS {
         s += &format!("{i},person {i},{}.5\n", i % 17);
     }
     s.into_bytes()
-}
-
-/// One second of ffmpeg's test pattern and a tone, 320×240.
-fn video(dir: &std::path::Path) -> Vec<u8> {
-    let path = dir.join("clip.mp4");
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc=duration=1:size=320x240:rate=25")
-        .args(["-f", "lavfi", "-i", "sine=duration=1"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ])
-        .arg(&path)
-        .output()
-        .expect("ffmpeg is installed (apt-get install ffmpeg)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read(&path).unwrap()
-}
-
-fn probe(bytes: &[u8]) -> serde_json::Value {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("out.mp4");
-    std::fs::write(&path, bytes).unwrap();
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_streams"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// The web app's JSON API (`/api/v1`) with a bearer API token.
@@ -256,63 +200,23 @@ impl JsonApi {
     }
 }
 
-/// A channel whose calls carry the token.
-type Authed = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>;
-
 /// The gRPC API (Files, Jobs) with a bearer API token.
-pub struct Grpc {
-    files: FilesClient<Authed>,
-    jobs: JobsClient<Authed>,
-}
-
-/// Adds `authorization: Bearer <token>` to every call.
-#[derive(Clone)]
-pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut().insert("authorization", self.0.clone());
-        Ok(req)
-    }
-}
+pub struct Grpc(Client);
 
 impl Grpc {
     pub async fn connect(port: u16, token: &str) -> Grpc {
-        let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .unwrap()
-            .connect()
-            .await
-            .expect("connect to the gRPC API");
-        let bearer = Bearer(format!("Bearer {token}").parse().unwrap());
-        Grpc {
-            files: FilesClient::with_interceptor(channel.clone(), bearer.clone())
-                .max_decoding_message_size(8 << 20),
-            jobs: JobsClient::with_interceptor(channel, bearer),
-        }
+        Grpc(Client::connect(([127, 0, 0, 1], port).into(), Some(token)).await)
     }
 
     /// Uploads, submits, watches the job to its end, downloads its outputs.
     pub async fn run(&self, case: &Case) -> Done {
-        let mut msgs = vec![pb::UploadFileRequest {
-            data: Some(pb::upload_file_request::Data::Metadata(pb::FileMetadata {
-                name: case.file_name.into(),
-                content_type: String::new(),
-            })),
-        }];
-        msgs.extend(case.input.chunks(64 * 1024).map(|c| pb::UploadFileRequest {
-            data: Some(pb::upload_file_request::Data::Chunk(c.to_vec())),
-        }));
-        let file = self
-            .files
-            .clone()
-            .upload_file(futures::stream::iter(msgs))
+        let c = &self.0;
+        let file = c
+            .upload(case.file_name, &case.input)
             .await
-            .expect("upload over gRPC")
-            .into_inner();
-        let job = self
-            .jobs
-            .clone()
-            .submit_job(pb::SubmitJobRequest {
+            .expect("upload over gRPC");
+        let job = c
+            .submit(pb::SubmitJobRequest {
                 params: Some(pb::JobParams {
                     kind: Some(case.grpc_params.clone()),
                 }),
@@ -320,35 +224,8 @@ impl Grpc {
                 ..Default::default()
             })
             .await
-            .unwrap_or_else(|s| panic!("submit {} over gRPC: {s:?}", case.kind))
-            .into_inner();
-        let mut stream = self
-            .jobs
-            .clone()
-            .watch_job(pb::WatchJobRequest { id: job.id.clone() })
-            .await
-            .expect("watch")
-            .into_inner();
-        let mut last = job;
-        let ended = tokio::time::timeout(DEADLINE, async {
-            while let Some(j) = stream.message().await.expect("watch item") {
-                last = j;
-                if matches!(
-                    last.state(),
-                    pb::JobState::Succeeded | pb::JobState::Failed | pb::JobState::Cancelled
-                ) {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert!(
-            matches!(ended, Ok(true)),
-            "{} job {} did not end in time over gRPC: {last:#?}",
-            case.kind,
-            last.id
-        );
+            .unwrap_or_else(|s| panic!("submit {} over gRPC: {s:?}", case.kind));
+        let last = c.watch_to_end(&job.id).await.pop().expect("the job");
         assert_eq!(
             last.state(),
             pb::JobState::Succeeded,
@@ -357,28 +234,12 @@ impl Grpc {
         );
         let mut outputs = Vec::new();
         for o in &last.outputs {
-            outputs.push((o.name.clone(), self.download(&o.file_id).await));
+            let (_, bytes) = c.download(&o.file_id).await.expect("download over gRPC");
+            outputs.push((o.name.clone(), bytes));
         }
         Done {
             id: last.id,
             outputs,
         }
-    }
-
-    async fn download(&self, id: &str) -> Vec<u8> {
-        let mut s = self
-            .files
-            .clone()
-            .download_file(pb::DownloadFileRequest { id: id.into() })
-            .await
-            .expect("download over gRPC")
-            .into_inner();
-        let mut content = Vec::new();
-        while let Some(msg) = s.message().await.expect("download chunk") {
-            if let Some(pb::download_file_response::Data::Chunk(c)) = msg.data {
-                content.extend(c);
-            }
-        }
-        content
     }
 }

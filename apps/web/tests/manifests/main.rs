@@ -13,6 +13,9 @@ mod cluster;
 mod jobs;
 mod network;
 mod plan;
+#[path = "../it/support.rs"]
+#[allow(dead_code)]
+mod support;
 
 use cluster::{Pod, Servers, container};
 use network::Network;

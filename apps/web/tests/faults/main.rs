@@ -80,6 +80,15 @@ impl Cluster {
         }
     }
 
+    /// The record of job `id`.
+    async fn job(&self, id: &str) -> forklift_domain::Job {
+        self.store
+            .get_job(id.parse().unwrap())
+            .await
+            .unwrap()
+            .expect("the job exists")
+    }
+
     /// A worker consuming the debug queue with `slots` slots, named `name`.
     async fn worker(&self, name: &str, slots: usize) -> Proc {
         self.worker_with(name, slots, &[]).await
@@ -123,12 +132,7 @@ impl Cluster {
     }
 
     async fn state(&self, id: &str) -> JobState {
-        self.store
-            .get_job(id.parse().unwrap())
-            .await
-            .unwrap()
-            .unwrap()
-            .state
+        self.job(id).await.state
     }
 
     async fn submit_sleeps(&self, n: usize, ms: u32) -> Vec<String> {
@@ -158,12 +162,7 @@ impl Cluster {
         // Subscribed first, so anything finishing from now on is seen; then drop what
         // has already finished.
         for id in ids {
-            let j = self
-                .store
-                .get_job(id.parse().unwrap())
-                .await
-                .unwrap()
-                .unwrap();
+            let j = self.job(id).await;
             if j.state == JobState::Succeeded {
                 pending.remove(id);
             }
@@ -184,7 +183,7 @@ impl Cluster {
                     _ = recheck.tick() => {
                         let mut done = Vec::new();
                         for id in &pending {
-                            let j = self.store.get_job(id.parse().unwrap()).await.unwrap().unwrap();
+                            let j = self.job(id).await;
                             if j.state == JobState::Succeeded {
                                 done.push(id.clone());
                             }
@@ -215,13 +214,7 @@ impl Cluster {
             let stored = self.bucket.keys(&format!("jobs/{id}/")).await;
             assert_eq!(stored.len(), 1, "one output object for {id}: {stored:?}");
         }
-        let owner = self
-            .store
-            .get_job(ids[0].parse().unwrap())
-            .await
-            .unwrap()
-            .unwrap()
-            .owner_id;
+        let owner = self.job(&ids[0]).await.owner_id;
         let files = self.store.list_files(owner, None, 10_000).await.unwrap();
         assert_eq!(files.len(), ids.len(), "one output record per job");
         self.dirs.assert_no_files();
@@ -248,12 +241,7 @@ async fn a_worker_killed_mid_job_and_the_job_completes_on_another() {
         done.attempt, 2,
         "the killed attempt counts; the second one ran"
     );
-    let j = c
-        .store
-        .get_job(job.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let j = c.job(&job).await;
     assert_eq!(j.worker.as_deref(), Some("worker-b"));
     let (_, body) = c.client.download(&done.outputs[0].file_id).await.unwrap();
     assert_eq!(
@@ -345,12 +333,7 @@ async fn redis_holds_the_queue_and_hands_a_new_job_to_a_worker_at_once() {
         .pop()
         .unwrap();
     assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
-    let j = c
-        .store
-        .get_job(job.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let j = c.job(&job).await;
     let waited = j.started_at.unwrap() - j.created_at;
     assert!(
         waited < 1_000,
@@ -512,14 +495,7 @@ async fn sigterm_lets_running_jobs_finish_and_queued_ones_wait_for_the_next_work
     assert!(status.success(), "clean exit: {status:?}");
     let mut states = Vec::new();
     for id in &ids {
-        states.push(
-            c.store
-                .get_job(id.parse().unwrap())
-                .await
-                .unwrap()
-                .unwrap()
-                .state,
-        );
+        states.push(c.job(id).await.state);
     }
     assert_eq!(
         states.iter().filter(|s| **s == JobState::Succeeded).count(),
@@ -558,7 +534,7 @@ async fn duplicate_deliveries_never_run_a_job_twice() {
     }
     c.all_succeed(&ids).await;
     for id in &ids {
-        let j = c.store.get_job(id.parse().unwrap()).await.unwrap().unwrap();
+        let j = c.job(id).await;
         assert_eq!(j.attempt, 1, "job {id} was claimed once");
     }
     c.check_outputs_once(&ids).await;

@@ -90,8 +90,10 @@
     const el = $("[data-user-stream]");
     if (!el || !el.dataset.userStream || typeof EventSource !== "function") return;
     // The version each shown row is at (rendered rows carry theirs); events not newer
-    // are stale. Events for rows not shown yet wait in `pending` for the fresh list.
-    const versions = new Map(), pending = new Map();
+    // are stale. `latest` keeps the newest event of every job seen: for rows not shown
+    // yet, and so that a fresh list rendered a moment before an event cannot put a row
+    // back to an older state.
+    const versions = new Map(), latest = new Map();
     const seed = () => {
       for (const r of $$("tr[data-job-id]", el)) {
         const v = Number(r.dataset.version);
@@ -105,12 +107,12 @@
       const ev = parse(msg.data);
       if (!ev || ev.id == null) return;
       const id = String(ev.id);
+      // Once a fresh list still lacks it, it is an older job off this page: let it be.
+      if (offPage.has(id)) return;
+      const held = latest.get(id);
+      if (!held || newer(ev, Number(held.version)) !== null) latest.set(id, ev);
       const row = $$("tr[data-job-id]", el).find((r) => r.dataset.jobId === id);
       if (!row) {
-        // Once a fresh list still lacks it, it is an older job off this page: let it be.
-        if (offPage.has(id)) return;
-        const held = pending.get(id);
-        if (!held || newer(ev, Number(held.version)) !== null) pending.set(id, ev);
         refreshJobList(el, id);
         return;
       }
@@ -125,8 +127,8 @@
     }
 
     // Replaces the stream's section with the server's current rendering, at most one
-    // fetch at a time (events arriving meanwhile ask for one more). Events that came
-    // while the list was on its way are applied to it where newer than what it shows.
+    // fetch at a time (events arriving meanwhile ask for one more). The newest event of
+    // each job is applied to it where newer than what it shows.
     let listFetch = null, listAgain = false;
     const offPage = new Set(), asked = new Set();
     async function refreshJobList(el, id) {
@@ -148,11 +150,11 @@
           versions.clear();
           seed();
           const rows = new Map($$("tr[data-job-id]", el).map((r) => [r.dataset.jobId, r]));
-          for (const [pid, ev] of pending) {
-            const r = rows.get(pid);
-            if (r) { apply(r, pid, ev); pending.delete(pid); }
+          for (const [pid, r] of rows) {
+            const ev = latest.get(pid);
+            if (ev) apply(r, pid, ev);
           }
-          for (const a of answering) if (!rows.has(a)) { offPage.add(a); pending.delete(a); }
+          for (const a of answering) if (!rows.has(a)) { offPage.add(a); latest.delete(a); }
         } catch {
           // Network trouble: the next event or a reload brings the list.
         }

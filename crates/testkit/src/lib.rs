@@ -14,12 +14,29 @@ use std::time::Duration;
 /// How long a server may take to become ready.
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
-/// A free loopback port (the OS picks it; it stays free until a server binds it).
+/// A free loopback port for a server to bind later, taken from below the system's
+/// ephemeral range: a port the OS picked (`bind(0)`) would be free again once this
+/// returns, and the OS hands ports of that range to every outgoing connection and
+/// `bind(0)` meanwhile — another process's server found "Address already in use".
+/// Below the range only callers of this function take ports; each process starts at a
+/// place of its own and goes on from there, skipping ports something listens on.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (first, span) = (10_000u32, low.saturating_sub(10_000).max(1_000));
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let port = first + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        if let Ok(port) = u16::try_from(port)
+            && TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port between {first} and {}", first + span)
 }
 
 fn running_as_root() -> bool {

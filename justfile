@@ -16,8 +16,12 @@ run *args:
 dev:
     CARGO_TARGET_DIR="{{target}}" scripts/dev.sh
 
-# The whole suite: formatting, lints, the deploy checks, every test (the end-to-end suite in both modes, the Kubernetes manifests run without a cluster), and the README's grpcurl example.
-test: lint deploy-check test-manifests test-rust test-extracted test-dev test-readme
+# The whole suite: the gRPC contract's lint and compatibility, formatting, lints, the deploy checks, every test (the end-to-end suite in both modes, the Kubernetes manifests run without a cluster), and the README's grpcurl example.
+test: proto-check lint deploy-check test-manifests test-rust test-extracted test-dev test-readme
+
+# buf lint on proto/, and buf breaking against proto/ before its latest change (needs `npm ci --prefix tools/buf`).
+proto-check:
+    scripts/proto-check.sh
 
 # Lint the Dockerfile, render every Kubernetes overlay, validate each object, check config drift.
 deploy-check:

@@ -4,6 +4,11 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 target := env_var_or_default("CARGO_TARGET_DIR", justfile_directory() / "target")
 
+# Snapshot tests (insta) fail on a mismatch or a missing snapshot and write nothing, here
+# as in CI. To accept a change: `INSTA_UPDATE=always just test-rust` rewrites the
+# snapshots (review the diff), `INSTA_UPDATE=new` writes .snap.new files for `cargo insta review`.
+export INSTA_UPDATE := env_var_or_default("INSTA_UPDATE", "no")
+
 # List the recipes.
 default:
     @just --list --unsorted

@@ -182,68 +182,29 @@ fn location_id(r: &reqwest::Response, prefix: &str) -> String {
         .to_owned()
 }
 
-/// Replaces what changes from run to run (ids, tokens, times, hashes) so pages can be
-/// compared with a stored snapshot.
-fn redact(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    // Ids (UUIDs), hex secrets and hashes, asset fingerprints, times.
-    while !rest.is_empty() {
-        let c = rest.chars().next().unwrap();
-        if let Some(n) = uuid_len(rest) {
-            out.push_str("<ID>");
-            rest = &rest[n..];
-        } else if let Some(n) = run_len(rest, |c| c.is_ascii_hexdigit()).filter(|n| *n >= 12) {
-            out.push_str("<HEX>");
-            rest = &rest[n..];
-        } else if let Some(n) = time_len(rest) {
-            out.push_str("<TIME>");
-            rest = &rest[n..];
-        } else if let Some(v) = rest.strip_prefix("data-version=\"") {
-            // How many progress reports a job made varies from run to run.
-            let n = run_len(v, |c| c.is_ascii_digit()).unwrap_or(0);
-            out.push_str("data-version=\"<N>");
-            rest = &v[n..];
-        } else {
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    out
-}
+/// What changes from run to run in a page (ids, hex secrets and asset fingerprints,
+/// times, how many progress reports a job made), as insta filters: a regex and its
+/// replacement, applied in this order.
+const PAGE_FILTERS: &[(&str, &str)] = &[
+    (
+        r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+        "[id]",
+    ),
+    (r"[0-9a-fA-F]{12,}", "[hex]"),
+    (
+        r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}\.\d{3}Z| \d{2}:\d{2} UTC)?",
+        "[time]",
+    ),
+    (r#"data-version="\d+""#, r#"data-version="[n]""#),
+];
 
-fn run_len(s: &str, f: impl Fn(char) -> bool) -> Option<usize> {
-    let n = s.chars().take_while(|c| f(*c)).count();
-    (n > 0).then_some(n)
-}
-
-fn uuid_len(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    if b.len() < 36 {
-        return None;
+/// The current insta settings plus [`PAGE_FILTERS`].
+fn page_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    for (regex, replacement) in PAGE_FILTERS {
+        settings.add_filter(regex, *replacement);
     }
-    let ok = b[..36].iter().enumerate().all(|(i, c)| match i {
-        8 | 13 | 18 | 23 => *c == b'-',
-        _ => c.is_ascii_hexdigit(),
-    });
-    ok.then_some(36)
-}
-
-fn time_len(s: &str) -> Option<usize> {
-    // 2026-11-22T04:51:51.123Z or 2026-11-22 04:51 UTC
-    let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.len() >= r.end && b[r].iter().all(u8::is_ascii_digit);
-    if !(digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) && digits(8..10)) {
-        return None;
-    }
-    if s.len() >= 24 && b[10] == b'T' && b[23] == b'Z' {
-        Some(24)
-    } else if s.len() >= 20 && &s[10..11] == " " && &s[16..20] == " UTC" {
-        Some(20)
-    } else {
-        Some(10)
-    }
+    settings
 }
 
 /// The structural accessibility rules every page keeps: a language, one `h1`, a label
@@ -288,48 +249,21 @@ fn accessible(name: &str, html: &str) {
     }
 }
 
-/// Compares `html` (redacted) with `tests/it/snapshots/<name>.html`; with
-/// `UPDATE_SNAPSHOTS=1` writes it instead.
+/// Checks a page's accessibility and compares it, filtered, with its snapshot
+/// `snapshots/it__web__<name>.snap` (the same file in both test modes).
 fn snapshot(name: &str, html: &str) {
     accessible(name, html);
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/it/snapshots")
-        .join(format!("{name}.html"));
-    let got = redact(html);
-    if std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "no snapshot {}: run with UPDATE_SNAPSHOTS=1",
-            path.display()
-        )
-    });
-    if got != want {
-        let line = got
-            .lines()
-            .zip(want.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(0);
-        panic!(
-            "page {name} differs from its snapshot at line {}:\n  got:  {}\n  want: {}\n(run with UPDATE_SNAPSHOTS=1 to accept)",
-            line + 1,
-            got.lines().nth(line).unwrap_or(""),
-            want.lines().nth(line).unwrap_or("")
-        );
-    }
+    page_settings().bind(|| insta::assert_snapshot!(name, html));
 }
 
 #[test]
-fn redaction_keeps_structure() {
-    assert_eq!(
-        redact(
-            "job 0193c1b5-1234-7abc-8def-0123456789ab at 2026-11-22T04:51:51.123Z, 2026-11-22 04:51 UTC /static/app.1a2b3c4d5e6f.css <tr data-version=\"12\">"
-        ),
-        "job <ID> at <TIME>, <TIME> /static/app.<HEX>.css <tr data-version=\"<N>\">"
-    );
+fn page_filters_hide_what_changes_between_runs() {
+    page_settings().bind(|| {
+        insta::assert_snapshot!(
+            "job 0193c1b5-1234-7abc-8def-0123456789ab at 2026-11-22T04:51:51.123Z, 2026-11-22 04:51 UTC /static/app.1a2b3c4d5e6f.css <tr data-version=\"12\">",
+            @r#"job [id] at [time], [time] /static/app.[hex].css <tr data-version="[n]">"#
+        )
+    });
 }
 
 #[tokio::test]
@@ -912,6 +846,7 @@ async fn the_json_api_uploads_submits_watches_downloads_and_pages() {
             .starts_with("params"),
         "{e}"
     );
+    insta::assert_json_snapshot!("api-invalid-params", e);
     let r = api(reqwest::Method::POST, "/api/v1/jobs")
         .json(&json!({"kind": "image.nope", "input_file_ids": [ids[0]]}))
         .send()
@@ -998,6 +933,18 @@ async fn the_json_api_uploads_submits_watches_downloads_and_pages() {
         .await
         .unwrap();
     assert_eq!(job["progress"], 100);
+    insta::assert_json_snapshot!("api-job-succeeded", job, {
+        ".id" => "[id]",
+        ".input_file_ids[]" => "[id]",
+        ".outputs[].file_id" => "[id]",
+        ".owner_id" => "[id]",
+        ".created_at" => "[time]",
+        ".updated_at" => "[time]",
+        ".started_at" => "[time]",
+        ".finished_at" => "[time]",
+        // How many progress reports the job made varies from run to run.
+        ".version" => "[n]",
+    });
     let out = job["outputs"][0]["file_id"].as_str().unwrap();
     let bytes = api(
         reqwest::Method::GET,

@@ -14,7 +14,6 @@
 //! caller has bound, until the shutdown future resolves — so tests bind port 0 and
 //! call the very same code as `main`.
 
-mod admin;
 mod api;
 mod assets;
 pub mod backend;

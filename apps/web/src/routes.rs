@@ -31,27 +31,12 @@ connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none';
 pub fn router(web: Web) -> Router {
     // Requests that finish quickly: a timeout and a small body limit.
     let quick = Router::new()
-        .route("/", get(pages::landing))
-        .route("/signin", get(pages::signin_form).post(pages::signin))
-        .route("/signup", get(pages::signup_form).post(pages::signup))
-        .route("/signout", post(pages::signout))
-        .route("/dashboard", get(pages::dashboard))
-        .route("/files", get(pages::files_index))
-        .route("/files/{id}", get(pages::file_page))
-        .route("/files/{id}/delete", post(pages::file_delete))
-        .route("/files/{id}/jobs", post(pages::start_job))
-        .route("/jobs", get(pages::jobs_index))
-        .route("/jobs/{id}", get(pages::job_page))
-        .route("/jobs/{id}/cancel", post(pages::job_cancel))
-        .route("/jobs/{id}/retry", post(pages::job_retry))
-        .route("/jobs/{id}/report", get(pages::job_report))
-        .route(
-            "/tokens",
-            get(pages::tokens_page).post(pages::tokens_create),
-        )
-        .route("/tokens/{id}/revoke", post(pages::tokens_revoke))
-        .route("/admin", get(pages::admin_page))
-        .route("/admin/jobs/{id}/retry", post(pages::admin_retry))
+        .merge(pages::home::router())
+        .merge(pages::accounts::router())
+        .merge(pages::files::router())
+        .merge(pages::jobs::router())
+        .merge(pages::tokens::router())
+        .merge(pages::admin::router())
         .route("/static/{name}", get(assets::serve))
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/files", get(api::list_files))
@@ -70,9 +55,7 @@ pub fn router(web: Web) -> Router {
         ));
     // Streams: uploads and downloads of any size, live events.
     let streaming = Router::new()
-        .route("/files", post(pages::upload))
-        .route("/files/{id}/download", get(pages::file_download))
-        .route("/files/{id}/raw", get(pages::file_raw))
+        .merge(pages::files::streams())
         .route("/jobs/{id}/events", get(events::job_events))
         .route("/events", get(events::user_events))
         .route("/api/v1/files", post(api::upload_file))

@@ -1,12 +1,82 @@
-//! The admin console's data: every user's jobs, queues, workers, failures — all from
-//! the jobs service (ListJobs with `all_users`, Admin.GetOverview), which checks the
-//! caller is an admin itself.
+//! The admin console: every user's jobs, queues, workers, failures — all from the jobs
+//! service (ListJobs with `all_users`, Admin.GetOverview), which checks the caller is an
+//! admin itself.
 
+use super::{Chrome, CsrfOnly, ListQuery, check_csrf, render, see_other};
 use crate::error::PageError;
-use crate::model::{Job, rfc3339, state_name};
+use crate::model::{Job, parse_state, rfc3339, state_name};
+use crate::session::{AdminUser, Csrf};
 use crate::state::Web;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
 use forklift_domain::User;
 use forklift_rpc::v1 as pb;
+
+/// `/admin` and its retry form.
+pub fn router() -> Router<Web> {
+    Router::new()
+        .route("/admin", get(admin_page))
+        .route("/admin/jobs/{id}/retry", post(admin_retry))
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    page: Chrome,
+    jobs: Vec<Job>,
+    failed: Vec<Job>,
+    state: String,
+    kind: String,
+    next: String,
+    overview: Overview,
+    owners: std::collections::HashMap<String, String>,
+}
+
+impl AdminPage {
+    /// Who submitted a job, by email when known.
+    fn owner(&self, job: &Job) -> String {
+        let id = job.owner_id.clone().unwrap_or_default();
+        self.owners.get(&id).cloned().unwrap_or(id)
+    }
+}
+
+/// `GET /admin`: every user's jobs with filters, queues, workers, failed jobs.
+pub async fn admin_page(
+    State(web): State<Web>,
+    AdminUser(user): AdminUser,
+    csrf: Csrf,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let state = q.state.as_deref().and_then(parse_state);
+    let kind = q.kind.unwrap_or_default();
+    let data = load(&web, &user, state, &kind, q.cursor.as_deref().unwrap_or("")).await?;
+    render(&AdminPage {
+        page: Chrome::new("Admin", "admin", Some(&user), &csrf),
+        jobs: data.jobs,
+        failed: data.failed,
+        state: state.map(|s| state_name(s).to_owned()).unwrap_or_default(),
+        kind,
+        next: data.next,
+        overview: data.overview,
+        owners: data.owners,
+    })
+}
+
+/// `POST /admin/jobs/{id}/retry`.
+pub async fn admin_retry(
+    State(web): State<Web>,
+    AdminUser(user): AdminUser,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    check_csrf(&csrf, &f.csrf)?;
+    web.backend().retry(&user, &id).await?;
+    Ok(see_other("/admin"))
+}
 
 /// One queue's numbers.
 pub struct QueueRow {

@@ -1,0 +1,307 @@
+//! The job pages: the list, one job (cancel, retry), starting a job from a file page,
+//! and a data-profile job's report.
+
+use super::files::file_page_with;
+use super::{Chrome, CsrfOnly, ListQuery, check_csrf, render, see_other};
+use crate::error::{FieldError, PageError, field_errors};
+use crate::model::{File, Job, parse_state};
+use crate::session::{Csrf, SignedIn};
+use crate::state::Web;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use forklift_rpc::v1 as pb;
+use serde::Deserialize;
+
+/// The job pages, and `POST /files/{id}/jobs`, the start-a-job forms of a file page.
+pub fn router() -> Router<Web> {
+    Router::new()
+        .route("/files/{id}/jobs", post(start_job))
+        .route("/jobs", get(jobs_index))
+        .route("/jobs/{id}", get(job_page))
+        .route("/jobs/{id}/cancel", post(job_cancel))
+        .route("/jobs/{id}/retry", post(job_retry))
+        .route("/jobs/{id}/report", get(job_report))
+}
+
+/// The start-a-job form on a file page (fields depend on the kind).
+#[derive(Deserialize)]
+pub struct JobForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    width: Option<String>,
+    height: Option<String>,
+    fit: Option<String>,
+    format: Option<String>,
+    quality: Option<String>,
+    delimiter: Option<String>,
+    header: Option<String>,
+}
+
+/// The kind's parameters as JSON, from the form: every kind's form parsing is here, in
+/// this one function, so that it can be replaced as a unit.
+fn form_params(f: &JobForm) -> Result<serde_json::Value, Vec<FieldError>> {
+    fn number(field: &str, v: &Option<String>, errors: &mut Vec<FieldError>) -> u32 {
+        match v.as_deref().map(str::trim) {
+            None | Some("") => 0,
+            Some(s) => s.parse().unwrap_or_else(|_| {
+                errors.push(FieldError {
+                    field: field.into(),
+                    description: format!("{s:?} is not a whole number"),
+                });
+                0
+            }),
+        }
+    }
+    let mut errors = Vec::new();
+    let text = |v: &Option<String>| v.as_deref().unwrap_or("").trim().to_owned();
+    let params = match f.kind.as_str() {
+        "image.thumbnail" => {
+            let width = number("width", &f.width, &mut errors);
+            let height = number("height", &f.height, &mut errors);
+            let quality = number("quality", &f.quality, &mut errors);
+            let mut p = serde_json::json!({
+                "sizes": [{"width": width, "height": height}],
+                "quality": quality,
+            });
+            for (k, v) in [("fit", text(&f.fit)), ("format", text(&f.format))] {
+                if !v.is_empty() {
+                    p[k] = v.into();
+                }
+            }
+            p
+        }
+        "data.profile" => {
+            let mut p = serde_json::json!({ "delimiter": text(&f.delimiter) });
+            let header = text(&f.header);
+            if !header.is_empty() {
+                p["header"] = header.into();
+            }
+            p
+        }
+        "video.transcode" => {
+            serde_json::json!({ "height": number("height", &f.height, &mut errors) })
+        }
+        _ => serde_json::json!({}),
+    };
+    if errors.is_empty() {
+        Ok(params)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `POST /files/{id}/jobs`: starts a job on the file, then shows it.
+pub async fn start_job(
+    State(web): State<Web>,
+    SignedIn(user): SignedIn,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    Form(f): Form<JobForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&csrf, &f.csrf)?;
+    if let Err(wait) = web.submit_limit().hit(&format!("submit:{}", user.id)) {
+        return Err(PageError::Bad(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "You are starting jobs faster than allowed. Try again in {} seconds.",
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
+    let rerender = |error: String, fields, status| {
+        file_page_with(&web, &user, &csrf, &id, error, fields, status)
+    };
+    let params = match form_params(&f) {
+        Ok(p) => p,
+        Err(fields) => {
+            return rerender(
+                "Some fields need attention.".into(),
+                fields,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    let req = match crate::api::submit_request(&web, &f.kind, params, vec![id.clone()]) {
+        Ok(r) => r,
+        Err(fields) => {
+            return rerender(
+                "Some fields need attention.".into(),
+                fields,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    match web.backend().submit(&user, req).await {
+        Ok(job) => Ok(see_other(&format!("/jobs/{}", job.id))),
+        Err(s)
+            if s.code() == tonic::Code::InvalidArgument
+                || s.code() == tonic::Code::FailedPrecondition =>
+        {
+            let fields = field_errors(&s);
+            rerender(
+                s.message().to_owned(),
+                fields,
+                crate::error::http_status(s.code()),
+            )
+            .await
+        }
+        Err(s) => Err(s.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "jobs.html")]
+struct JobsPage {
+    page: Chrome,
+    jobs: Vec<Job>,
+    state: String,
+    next: String,
+}
+
+/// The state filters of job lists.
+pub const STATES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
+
+/// `GET /jobs`: all my jobs, filtered by state, paged.
+pub async fn jobs_index(
+    State(web): State<Web>,
+    SignedIn(user): SignedIn,
+    csrf: Csrf,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let state = q.state.as_deref().and_then(parse_state);
+    let r = web
+        .backend()
+        .list_jobs(
+            &user,
+            pb::ListJobsRequest {
+                page_size: 50,
+                page_token: q.cursor.unwrap_or_default(),
+                states: state.map(|s| vec![s as i32]).unwrap_or_default(),
+                kind: String::new(),
+                all_users: false,
+            },
+        )
+        .await?;
+    render(&JobsPage {
+        page: Chrome::new("Jobs", "jobs", Some(&user), &csrf),
+        jobs: r
+            .jobs
+            .into_iter()
+            .map(|j| Job::from_proto(j, web.registry()))
+            .collect(),
+        state: state
+            .map(|s| crate::model::state_name(s).to_owned())
+            .unwrap_or_default(),
+        next: r.next_page_token,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobPage {
+    page: Chrome,
+    job: Job,
+    inputs: Vec<File>,
+}
+
+/// `GET /jobs/{id}`: state, live progress, error, outputs, cancel and retry.
+pub async fn job_page(
+    State(web): State<Web>,
+    SignedIn(user): SignedIn,
+    csrf: Csrf,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let job = Job::from_proto(web.backend().get_job(&user, &id).await?, web.registry());
+    let mut inputs = Vec::new();
+    for f in &job.input_file_ids {
+        // An input deleted since is simply not listed.
+        if let Ok(f) = web.backend().get_file(&user, f).await {
+            inputs.push(File::from_proto(f));
+        }
+    }
+    render(&JobPage {
+        page: Chrome::new(&format!("{} job", job.kind), "jobs", Some(&user), &csrf),
+        job,
+        inputs,
+    })
+}
+
+/// `POST /jobs/{id}/cancel`.
+pub async fn job_cancel(
+    State(web): State<Web>,
+    SignedIn(user): SignedIn,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    check_csrf(&csrf, &f.csrf)?;
+    web.backend().cancel(&user, &id).await?;
+    Ok(see_other(&format!("/jobs/{id}")))
+}
+
+/// `POST /jobs/{id}/retry`.
+pub async fn job_retry(
+    State(web): State<Web>,
+    SignedIn(user): SignedIn,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    check_csrf(&csrf, &f.csrf)?;
+    web.backend().retry(&user, &id).await?;
+    Ok(see_other(&format!("/jobs/{id}")))
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportPage {
+    page: Chrome,
+    job: Job,
+    html_file: Option<String>,
+    json_file: String,
+    body: String,
+}
+
+/// Largest report shown inside the page.
+const MAX_REPORT_BYTES: u64 = 32 * 1024 * 1024;
+
+/// `GET /jobs/{id}/report`: a data-profile report with its charts, in the site's layout.
+pub async fn job_report(
+    State(web): State<Web>,
+    SignedIn(user): SignedIn,
+    csrf: Csrf,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let job = Job::from_proto(web.backend().get_job(&user, &id).await?, web.registry());
+    let report_file = job
+        .report_file()
+        .ok_or(PageError::NotFound)?
+        .file_id
+        .clone();
+    let bytes = web
+        .backend()
+        .read_small(&user, &report_file, MAX_REPORT_BYTES)
+        .await?;
+    let report: forklift_profile::report::Report = serde_json::from_slice(&bytes)
+        .map_err(|e| PageError::internal(format!("report.json of job {id}: {e}")))?;
+    let html_file = job
+        .outputs
+        .iter()
+        .find(|o| o.name == "report.html")
+        .map(|o| o.file_id.clone());
+    render(&ReportPage {
+        page: Chrome::new("Data profile", "jobs", Some(&user), &csrf),
+        body: forklift_profile::render_body(&report),
+        job,
+        html_file,
+        json_file: report_file,
+    })
+}

@@ -316,6 +316,13 @@ impl Browser {
         self.session.act("/cookie", body).await
     }
 
+    /// Resizes the window so that the page's viewport (`innerWidth` × `innerHeight`) is
+    /// `width` × `height` CSS pixels, as on a phone or a laptop.
+    pub async fn set_viewport(&self, width: u32, height: u32) -> Result<()> {
+        let body = json!({ "width": width, "height": height });
+        self.session.act("/window/rect", body).await
+    }
+
     pub async fn back(&self) -> Result<()> {
         self.session.act("/back", json!({})).await
     }

@@ -302,3 +302,175 @@ async fn without_javascript_forms_and_reloads_do_everything() {
     b.quit().await.unwrap();
     app.stop().await;
 }
+
+/// How far the page sticks out beyond the viewport's width, in CSS pixels (0 when it
+/// fits), the viewport's width, and the elements that reach past it.
+async fn overflow(b: &Browser) -> (i64, i64, serde_json::Value) {
+    let v = b
+        .execute(
+            "const d = document.documentElement;
+             const past = [...document.body.querySelectorAll('*')]
+               .filter(e => e.getBoundingClientRect().right > d.clientWidth + 0.5)
+               .slice(0, 8)
+               .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                 + (typeof e.className === 'string' && e.className.trim()
+                    ? '.' + e.className.trim().split(/\\s+/).join('.') : ''));
+             return [d.scrollWidth - d.clientWidth, window.innerWidth, past];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    (v[0].as_i64().unwrap(), v[1].as_i64().unwrap(), v[2].clone())
+}
+
+#[tokio::test]
+async fn every_page_fits_a_phone_and_a_laptop_screen() {
+    let app = TestApp::start().await;
+    let base = format!("http://{}", app.http_addr);
+    let dir = tempfile::tempdir().unwrap();
+    // Wide content: a long column name, long values, a column of every common type.
+    let mut csv =
+        String::from("id,amount,when,a_rather_long_column_name_for_a_narrow_screen,city\n");
+    for i in 0..300 {
+        csv.push_str(&format!(
+            "{i},{}.25,2024-03-{:02},{},{}\n",
+            i % 40,
+            i % 28 + 1,
+            "some text long enough to need wrapping on a phone ".repeat(1 + i % 2),
+            ["Oslo", "Lima", "Ulaanbaatar"][i % 3]
+        ));
+    }
+    let data = dir.path().join("data.csv");
+    std::fs::write(&data, csv).unwrap();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let b = start(true, &downloads).await;
+
+    // The admin sees every page a user sees, and the admin console.
+    b.goto(&format!("{base}/signin")).await.unwrap();
+    b.find("#email")
+        .await
+        .unwrap()
+        .send_keys("admin@localhost")
+        .await
+        .unwrap();
+    b.find("#password")
+        .await
+        .unwrap()
+        .send_keys(&app.admin_password)
+        .await
+        .unwrap();
+    b.find("form button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("h1", "Dashboard").await.unwrap();
+    b.find("#file")
+        .await
+        .unwrap()
+        .send_keys(data.to_str().unwrap())
+        .await
+        .unwrap();
+    b.find("form.upload button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("h1", "data.csv").await.unwrap();
+    let file_page = b.current_url().await.unwrap();
+    b.find("form:has(input[value='data.profile']) button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#job").await.unwrap();
+    b.wait_for_text("#job [data-field=state]", "succeeded")
+        .await
+        .unwrap();
+    let job_page = b.current_url().await.unwrap();
+    let report = format!("{job_page}/report");
+    // The report's column headings: the name, and the type apart from it.
+    b.goto(&report).await.unwrap();
+    for (i, (name, kind)) in [("id", "integer"), ("amount", "float"), ("when", "date")]
+        .into_iter()
+        .enumerate()
+    {
+        let heading = b.find(&format!("#col-{i} h3")).await.unwrap();
+        assert_eq!(heading.text().await.unwrap(), name);
+        let tag = b.find(&format!("#col-{i} .type")).await.unwrap();
+        assert_eq!(tag.text().await.unwrap(), kind);
+        // Apart: the type starts right of the name's text, or below it.
+        let apart = b
+            .execute(
+                "const r = document.createRange();
+                 r.selectNodeContents(arguments[0]);
+                 const name = r.getBoundingClientRect();
+                 const tag = arguments[1].getBoundingClientRect();
+                 return tag.left >= name.right + 4 || tag.top >= name.bottom;",
+                vec![heading.as_arg(), tag.as_arg()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(apart, serde_json::json!(true), "{name}'s type is apart");
+    }
+
+    // A token, shown once on the page that created it.
+    b.goto(&format!("{base}/tokens")).await.unwrap();
+    b.find("#name")
+        .await
+        .unwrap()
+        .send_keys("a token for the nightly import of the sales data")
+        .await
+        .unwrap();
+    b.find("form[action='/tokens'] button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("[data-copy]").await.unwrap();
+
+    let mut too_wide = Vec::new();
+    for width in [390, 1366] {
+        b.set_viewport(width, 900).await.unwrap();
+        // The page with the new token is a POST's answer: measured where it stands.
+        let (over, inner, past) = overflow(&b).await;
+        assert_eq!(inner, i64::from(width), "the viewport's width");
+        if over > 0 {
+            too_wide.push(format!(
+                "the new token's page at {width}px: {over}px, {past}"
+            ));
+        }
+        for page in [
+            format!("{base}/"),
+            format!("{base}/dashboard"),
+            format!("{base}/files"),
+            file_page.clone(),
+            format!("{base}/jobs"),
+            job_page.clone(),
+            report.clone(),
+            format!("{base}/tokens"),
+            format!("{base}/admin"),
+        ] {
+            b.goto(&page).await.unwrap();
+            b.wait_for("main h1").await.unwrap();
+            let (over, inner, past) = overflow(&b).await;
+            assert_eq!(inner, i64::from(width), "{page}: the viewport's width");
+            if over > 0 {
+                too_wide.push(format!("{page} at {width}px: {over}px, {past}"));
+            }
+        }
+    }
+    assert!(
+        too_wide.is_empty(),
+        "pages wider than the screen:\n{}",
+        too_wide.join("\n")
+    );
+
+    b.quit().await.unwrap();
+    app.stop().await;
+}

@@ -1,5 +1,5 @@
-//! The stylesheet, script and link-preview picture, compiled into the binary and served under
-//! content-hashed URLs, so browsers may cache them forever.
+//! The stylesheets, script and link-preview picture, compiled into the binary and served
+//! under content-hashed URLs, so browsers may cache them forever.
 
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -9,6 +9,9 @@ use std::sync::OnceLock;
 
 const CSS: &str = include_str!("../static/app.css");
 const JS: &str = include_str!("../static/app.js");
+/// The data-profile report's layout: the one the downloadable report inlines, served as a
+/// file because the pages' Content-Security-Policy allows no inline style.
+const REPORT_CSS: &str = forklift_profile::REPORT_CSS;
 /// The picture link previews show (OpenGraph), 1200×630.
 const OG_IMAGE: &[u8] = include_bytes!("../static/og.png");
 
@@ -22,6 +25,12 @@ fn hashed(name: &str, body: &[u8]) -> String {
 pub fn css_url() -> &'static str {
     static U: OnceLock<String> = OnceLock::new();
     U.get_or_init(|| hashed("app.css", CSS.as_bytes()))
+}
+
+/// URL of the data-profile report's stylesheet.
+pub fn report_css_url() -> &'static str {
+    static U: OnceLock<String> = OnceLock::new();
+    U.get_or_init(|| hashed("report.css", REPORT_CSS.as_bytes()))
 }
 
 /// URL of the script.
@@ -41,12 +50,16 @@ pub async fn serve(Path(name): Path<String>) -> Response {
     let path = format!("/static/{name}");
     let (body, ct, immutable): (&'static [u8], _, _) = if path == css_url() {
         (CSS.as_bytes(), "text/css; charset=utf-8", true)
+    } else if path == report_css_url() {
+        (REPORT_CSS.as_bytes(), "text/css; charset=utf-8", true)
     } else if path == js_url() {
         (JS.as_bytes(), "text/javascript; charset=utf-8", true)
     } else if path == og_image_url() {
         (OG_IMAGE, "image/png", true)
     } else if name == "app.css" {
         (CSS.as_bytes(), "text/css; charset=utf-8", false)
+    } else if name == "report.css" {
+        (REPORT_CSS.as_bytes(), "text/css; charset=utf-8", false)
     } else if name == "app.js" {
         (JS.as_bytes(), "text/javascript; charset=utf-8", false)
     } else if name == "og.png" {

@@ -3,15 +3,37 @@
 use crate::report::{Column, ColumnType, Histogram, Report, Scalar};
 use std::fmt::Write;
 
-const STYLE: &str = "\
+/// The standalone page's own rules: the document around the report.
+const PAGE_STYLE: &str = "\
 body{font:14px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#1d2330}\
-h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}h3{font-size:1.05rem;margin:0 0 .5rem}\
-table{border-collapse:collapse;margin:.5rem 0}th,td{padding:.2rem .6rem;border-bottom:1px solid #e3e6ec;\
-text-align:left;vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}\
-.type{font-size:.75rem;background:#eef1f6;border-radius:4px;padding:.1rem .4rem;margin-left:.4rem;\
-font-weight:normal}section{border:1px solid #e3e6ec;border-radius:6px;padding:1rem;margin:1rem 0}\
-.cols{display:flex;flex-wrap:wrap;gap:1.5rem}.muted{color:#6b7383}code{overflow-wrap:anywhere}\
-svg text{font:11px system-ui,sans-serif;fill:#6b7383}";
+h1{font-size:1.5rem;overflow-wrap:anywhere}";
+
+/// The report's layout, every rule scoped to the `.profile-report` element that
+/// [`render_body`] wraps the report in, so a page embedding the report keeps its own
+/// style elsewhere. [`render_html`] inlines it; a page whose Content-Security-Policy
+/// forbids inline style serves it as a stylesheet. Colours may be themed by setting
+/// `--report-line`, `--report-muted`, `--report-tag` and `--report-radius` on an ancestor.
+///
+/// Wide tables scroll inside their own box and charts shrink to the width available,
+/// so the report is never wider than the screen.
+pub const REPORT_CSS: &str = "\
+.profile-report h2{font-size:1.2rem;margin:2rem 0 .5rem}\
+.profile-report h3{font-size:1.05rem;margin:0;min-width:0;overflow-wrap:anywhere}\
+.profile-report .table-scroll{max-width:100%;overflow-x:auto;margin:.5rem 0}\
+.profile-report table{border-collapse:collapse;margin:.5rem 0}\
+.profile-report th,.profile-report td{padding:.2rem .6rem;border-bottom:1px solid var(--report-line,#e3e6ec);\
+text-align:left;vertical-align:top}\
+.profile-report td.n{text-align:right;font-variant-numeric:tabular-nums}\
+.profile-report section{border:1px solid var(--report-line,#e3e6ec);border-radius:var(--report-radius,6px);\
+padding:1rem;margin:1rem 0;min-width:0}\
+.profile-report .column-head{display:flex;flex-wrap:wrap;align-items:baseline;gap:.25rem .6rem;margin:0 0 .5rem}\
+.profile-report .type{font-size:.75rem;background:var(--report-tag,#eef1f6);border-radius:4px;padding:.1rem .4rem}\
+.profile-report .cols{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}\
+.profile-report .cols>*{min-width:0;max-width:100%}\
+.profile-report .histogram{display:block;max-width:100%;height:auto}\
+.profile-report .muted{color:var(--report-muted,#6b7383)}\
+.profile-report code{overflow-wrap:anywhere}\
+.profile-report svg text{font:11px system-ui,sans-serif;fill:var(--report-muted,#6b7383)}";
 
 /// Renders `report` as a complete HTML document titled `title`.
 ///
@@ -24,7 +46,7 @@ pub fn render_html(report: &Report, title: &str) -> String {
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"
+         <title>{title}</title><style>{PAGE_STYLE}{REPORT_CSS}</style></head><body><h1>{title}</h1>"
     );
     out.push_str(&render_body(report));
     out.push_str("</body></html>\n");
@@ -32,11 +54,13 @@ pub fn render_html(report: &Report, title: &str) -> String {
 }
 
 /// The report's content without the document around it — summary, overview table,
-/// bad rows and one section per column with its SVG charts — for embedding in a page
-/// that brings its own layout and style. Escaped like [`render_html`]; no script, no
-/// inline style attributes (so a strict Content-Security-Policy allows it).
+/// bad rows and one section per column with its SVG charts — in one
+/// `<div class="profile-report">`, for embedding in a page that also loads
+/// [`REPORT_CSS`], the same layout [`render_html`] uses. Escaped like [`render_html`];
+/// no script, no inline style attributes (so a strict Content-Security-Policy allows it).
 pub fn render_body(report: &Report) -> String {
     let mut out = String::with_capacity(16 * 1024 + report.columns.len() * 4096);
+    out.push_str("<div class=\"profile-report\">");
     summary(&mut out, report);
     overview(&mut out, report);
     bad_rows(&mut out, report);
@@ -44,6 +68,7 @@ pub fn render_body(report: &Report) -> String {
     for column in &report.columns {
         column_section(&mut out, column, report.rows);
     }
+    out.push_str("</div>");
     out
 }
 
@@ -77,7 +102,7 @@ fn summary(out: &mut String, r: &Report) {
 
 fn overview(out: &mut String, r: &Report) {
     out.push_str(
-        "<h2>Overview</h2><table><tr><th>#</th><th>Column</th><th>Type</th><th>Nulls</th>\
+        "<h2>Overview</h2><div class=\"table-scroll\"><table><tr><th>#</th><th>Column</th><th>Type</th><th>Nulls</th>\
          <th>Distinct</th><th>Min</th><th>Max</th><th>Mean</th></tr>",
     );
     for c in &r.columns {
@@ -97,7 +122,7 @@ fn overview(out: &mut String, r: &Report) {
             c.mean.map_or(String::new(), number),
         );
     }
-    out.push_str("</table>");
+    out.push_str("</table></div>");
 }
 
 fn bad_rows(out: &mut String, r: &Report) {
@@ -106,7 +131,8 @@ fn bad_rows(out: &mut String, r: &Report) {
     }
     let _ = write!(
         out,
-        "<h2>Bad rows ({})</h2><table><tr><th>Line</th><th>Problem</th></tr>",
+        "<h2>Bad rows ({})</h2><div class=\"table-scroll\"><table><tr><th>Line</th>\
+         <th>Problem</th></tr>",
         r.bad_rows.count
     );
     for row in &r.bad_rows.examples {
@@ -117,7 +143,7 @@ fn bad_rows(out: &mut String, r: &Report) {
             escape(&row.message)
         );
     }
-    out.push_str("</table>");
+    out.push_str("</table></div>");
     let listed = r.bad_rows.examples.len() as u64;
     if listed < r.bad_rows.count {
         let _ = write!(out, "<p class=\"muted\">The first {listed} are listed.</p>");
@@ -127,7 +153,8 @@ fn bad_rows(out: &mut String, r: &Report) {
 fn column_section(out: &mut String, c: &Column, rows: u64) {
     let _ = write!(
         out,
-        "<section id=\"col-{}\"><h3>{}<span class=\"type\">{}</span></h3><div class=\"cols\"><table>",
+        "<section id=\"col-{}\"><div class=\"column-head\"><h3>{}</h3>\
+         <span class=\"type\">{}</span></div><div class=\"cols\"><table>",
         c.index,
         escape(&c.name),
         type_name(c.kind)
@@ -222,7 +249,8 @@ fn histogram_svg(out: &mut String, h: &Histogram, kind: ColumnType) {
     let bar = W / h.counts.len().max(1) as f64;
     let _ = write!(
         out,
-        "<svg width=\"{W}\" height=\"{}\" viewBox=\"0 0 {W} {}\" role=\"img\" aria-label=\"histogram\">",
+        "<svg class=\"histogram\" width=\"{W}\" height=\"{}\" viewBox=\"0 0 {W} {}\" \
+         role=\"img\" aria-label=\"histogram\">",
         H + AXIS,
         H + AXIS
     );

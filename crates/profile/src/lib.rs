@@ -19,7 +19,7 @@ use run::{Counts, Job, check_cancel, report_progress};
 use std::io::Read;
 use std::sync::atomic::AtomicBool;
 
-pub use html::{render_body, render_html};
+pub use html::{REPORT_CSS, render_body, render_html};
 
 /// Bytes read from the start of the input to detect the dialect.
 const SAMPLE_BYTES: usize = 256 * 1024;

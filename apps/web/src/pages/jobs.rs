@@ -267,6 +267,9 @@ struct ReportPage {
     job: Job,
     html_file: Option<String>,
     json_file: String,
+    /// The report's stylesheet, shared with the downloadable report.
+    report_css: &'static str,
+    /// The report's markup, from `forklift-profile` (escaped there).
     body: String,
 }
 
@@ -299,6 +302,7 @@ pub async fn job_report(
         .map(|o| o.file_id.clone());
     render(&ReportPage {
         page: Chrome::new("Data profile", "jobs", Some(&user), &csrf),
+        report_css: crate::assets::report_css_url(),
         body: forklift_profile::render_body(&report),
         job,
         html_file,

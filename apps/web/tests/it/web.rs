@@ -1244,6 +1244,17 @@ async fn the_data_profile_report_is_a_page_with_server_side_charts() {
     );
     assert!(!html.contains("<script>x"), "values are escaped");
     assert!(html.contains("Download as HTML"));
+    // The layout is the downloadable report's, as a stylesheet: the CSP allows no inline style.
+    assert!(html.contains("<div class=\"profile-report\">"), "{html}");
+    let css = html
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|href| href.starts_with("/static/report."))
+        .expect("the report's stylesheet");
+    let r = web.get(css).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(r.text().await.unwrap(), forklift_profile::REPORT_CSS);
     accessible("report", &html);
     let other = Web::new(app.http_addr);
     other

@@ -14,8 +14,9 @@ h1{font-size:1.5rem;overflow-wrap:anywhere}";
 /// forbids inline style serves it as a stylesheet. Colours may be themed by setting
 /// `--report-line`, `--report-muted`, `--report-tag` and `--report-radius` on an ancestor.
 ///
-/// Wide tables scroll inside their own box and charts shrink to the width available,
-/// so the report is never wider than the screen.
+/// Wide tables scroll inside their own box (the overview keeps a width its columns can
+/// be read at) and charts shrink to the width available, so the report is never wider
+/// than the screen.
 pub const REPORT_CSS: &str = "\
 .profile-report h2{font-size:1.2rem;margin:2rem 0 .5rem}\
 .profile-report h3{font-size:1.05rem;margin:0;min-width:0;overflow-wrap:anywhere}\
@@ -33,6 +34,9 @@ padding:1rem;margin:1rem 0;min-width:0}\
 .profile-report .histogram{display:block;max-width:100%;height:auto}\
 .profile-report .muted{color:var(--report-muted,#6b7383)}\
 .profile-report code{overflow-wrap:anywhere}\
+.profile-report .table-scroll code{overflow-wrap:normal}\
+.profile-report table.overview{min-width:48rem}\
+.profile-report table.overview a{overflow-wrap:anywhere}\
 .profile-report svg text{font:11px system-ui,sans-serif;fill:var(--report-muted,#6b7383)}";
 
 /// Renders `report` as a complete HTML document titled `title`.
@@ -102,7 +106,7 @@ fn summary(out: &mut String, r: &Report) {
 
 fn overview(out: &mut String, r: &Report) {
     out.push_str(
-        "<h2>Overview</h2><div class=\"table-scroll\"><table><tr><th>#</th><th>Column</th><th>Type</th><th>Nulls</th>\
+        "<h2>Overview</h2><div class=\"table-scroll\"><table class=\"overview\"><tr><th>#</th><th>Column</th><th>Type</th><th>Nulls</th>\
          <th>Distinct</th><th>Min</th><th>Max</th><th>Mean</th></tr>",
     );
     for c in &r.columns {

@@ -1,7 +1,7 @@
 //! Thumbnails per second for photo-sized JPEGs, full-size against DCT-scaled decoding.
 //!
-//! Each thumbnail is the `image.thumbnail` kind's work through `forklift_kinds::image`:
-//! decode, resize to 256 px wide, encode as JPEG at quality 85. The inputs are
+//! Each thumbnail is the `image.thumbnail` kind's work through `forklift_image`: decode,
+//! resize to 256 px wide, encode as JPEG at quality 85. The inputs are
 //! photo-like 3000×2000 JPEGs at quality 90 (gradients, edges and sensor-like noise,
 //! so entropy decoding costs what it does for a photograph), made from a fixed seed.
 //!
@@ -12,8 +12,8 @@
 //! `taskset -c 0` for a one-core figure: the scaled decoder hands colour components to
 //! helper threads, which would otherwise borrow other cores.
 
-use forklift_kinds::image::{
-    Fit, Format, ImageLimits, Size, decode, decode_for, encode, jpeg_decode_size, resize,
+use forklift_image::{
+    DecodeLimits, Fit, Format, Size, decode, decode_for, encode, jpeg_decode_size, resize,
 };
 use image::metadata::Orientation;
 use image::{ImageEncoder, RgbImage};
@@ -124,7 +124,7 @@ fn main() {
 
 /// A thumbnail before encoding.
 fn resized(jpeg: &[u8], scaled: bool) -> image::RgbImage {
-    let limits = ImageLimits::default();
+    let limits = DecodeLimits::default();
     let img = if scaled {
         decode_for(jpeg, &limits, &[THUMB], Fit::Contain)
     } else {
@@ -165,7 +165,7 @@ fn compare(photos: &str, peer: &str) {
         let reference = resized(&photo, false);
         let decoded = |bytes: &[u8]| image::load_from_memory(bytes).expect("a JPEG").into_rgb8();
         let encoded = |scaled| {
-            let limits = ImageLimits::default();
+            let limits = DecodeLimits::default();
             let img = if scaled {
                 decode_for(&photo, &limits, &[THUMB], Fit::Contain)
             } else {
@@ -208,7 +208,7 @@ fn write_photos(dir: &str, images: u64) {
 
 /// One thumbnail, as the kind makes it; returns the encoded size.
 fn thumbnail(jpeg: &[u8], scaled: bool) -> usize {
-    let limits = ImageLimits::default();
+    let limits = DecodeLimits::default();
     let img = if scaled {
         decode_for(jpeg, &limits, &[THUMB], Fit::Contain)
     } else {

@@ -85,3 +85,37 @@ fn megapixels(pixels: &u64) -> f64 {
 fn area_megapixels(width: &u32, height: &u32) -> f64 {
     megapixels(&(u64::from(*width) * u64::from(*height)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_messages_give_sizes_in_megapixels() {
+        let e = Error::TooManyPixels {
+            width: 12_000,
+            height: 9_000,
+            max_pixels: 100_000_000,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the image is 12000×9000 (108.0 megapixels), above the limit of 100.0 megapixels"
+        );
+        let e = Error::OverLimits {
+            max_dimension: 30_000,
+            max_pixels: 100_000_000,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the image is larger than this server accepts (at most 30000 pixels a side, 100 megapixels)"
+        );
+        let e = Error::JpegTooLarge {
+            width: 70_000,
+            height: 10,
+        };
+        assert_eq!(
+            e.to_string(),
+            "a JPEG cannot be 70000×10: at most 65535 pixels a side"
+        );
+    }
+}

@@ -80,59 +80,6 @@ fn cursor(token: String) -> Option<String> {
     Some(token).filter(|t| !t.is_empty())
 }
 
-/// Builds a gRPC submit from JSON parameters. The kind's own validation runs here
-/// first, so field errors name the JSON fields (`params.sizes[0].width`); the jobs
-/// service validates again.
-pub fn submit_request(
-    web: &Web,
-    kind: &str,
-    params: serde_json::Value,
-    input_file_ids: Vec<String>,
-) -> Result<pb::SubmitJobRequest, Vec<FieldError>> {
-    let params = if params.is_null() {
-        serde_json::json!({})
-    } else {
-        params
-    };
-    let k = web.registry().get(kind).ok_or_else(|| {
-        vec![FieldError {
-            field: "kind".into(),
-            description: format!(
-                "unknown job kind {kind:?}; one of: {}",
-                web.registry()
-                    .kinds()
-                    .map(|k| k.name())
-                    .filter(|n| !n.starts_with("debug."))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }]
-    })?;
-    let validated = k.validate(params, input_file_ids.len()).map_err(|vs| {
-        vs.into_iter()
-            .map(|v| FieldError {
-                field: if v.field == "input_file_ids" {
-                    v.field
-                } else {
-                    format!("params.{}", v.field)
-                },
-                description: v.description,
-            })
-            .collect::<Vec<_>>()
-    })?;
-    let kind = k.params_to_proto(&validated).ok_or_else(|| {
-        vec![FieldError {
-            field: "params".into(),
-            description: "these parameters cannot be sent to the jobs service".into(),
-        }]
-    })?;
-    Ok(pb::SubmitJobRequest {
-        params: Some(pb::JobParams { kind: Some(kind) }),
-        input_file_ids,
-        ..Default::default()
-    })
-}
-
 /// Upload a file (multipart form field `file`).
 #[utoipa::path(post, path = "/api/v1/files", tag = "files",
     request_body(content_type = "multipart/form-data", description = "A form with one field `file`."),
@@ -238,17 +185,28 @@ pub async fn submit_job(
             wait.as_secs().max(1),
         ));
     }
-    let mut req =
-        submit_request(&web, &j.kind, j.params, j.input_file_ids).map_err(ApiFailure::invalid)?;
+    let kinds = web.kinds().await?;
+    let mut req = kinds
+        .submit_request(&j.kind, &j.params, j.input_file_ids)
+        .map_err(ApiFailure::invalid)?;
     req.idempotency_key = j.idempotency_key;
     req.priority = j.priority;
     req.max_attempts = j.max_attempts;
-    let job = web.backend().submit(&user, req).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Job::from_proto(job, web.registry())),
-    )
-        .into_response())
+    let job = match web.backend().submit(&user, req).await {
+        Ok(job) => job,
+        Err(s) if s.code() == tonic::Code::InvalidArgument => {
+            let fields = crate::error::field_errors(&s)
+                .into_iter()
+                .map(|mut f| {
+                    f.field = kinds.json_field(&j.kind, f.field);
+                    f
+                })
+                .collect();
+            return Err(ApiFailure::invalid(fields));
+        }
+        Err(s) => return Err(s.into()),
+    };
+    Ok((StatusCode::CREATED, Json(Job::from_proto(job, &kinds))).into_response())
 }
 
 /// List my jobs.
@@ -272,6 +230,7 @@ pub async fn list_jobs(
             }])
         })? as i32],
     };
+    let kinds = web.kinds().await?;
     let r = web
         .backend()
         .list_jobs(
@@ -289,7 +248,7 @@ pub async fn list_jobs(
         items: r
             .jobs
             .into_iter()
-            .map(|j| Job::from_proto(j, web.registry()))
+            .map(|j| Job::from_proto(j, &kinds))
             .collect(),
         next_cursor: cursor(r.next_page_token),
     }))
@@ -305,7 +264,7 @@ pub async fn get_job(
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiFailure> {
     let j = web.backend().get_job(&user, &id).await?;
-    Ok(Json(Job::from_proto(j, web.registry())))
+    Ok(Json(Job::from_proto(j, &web.kinds().await?)))
 }
 
 /// Cancel a job (a running job stops shortly after).
@@ -319,7 +278,7 @@ pub async fn cancel_job(
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiFailure> {
     let j = web.backend().cancel(&user, &id).await?;
-    Ok(Json(Job::from_proto(j, web.registry())))
+    Ok(Json(Job::from_proto(j, &web.kinds().await?)))
 }
 
 /// Queue a failed or cancelled job again.
@@ -333,7 +292,7 @@ pub async fn retry_job(
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiFailure> {
     let j = web.backend().retry(&user, &id).await?;
-    Ok(Json(Job::from_proto(j, web.registry())))
+    Ok(Json(Job::from_proto(j, &web.kinds().await?)))
 }
 
 /// The API's OpenAPI document.
@@ -364,9 +323,14 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// `GET /api/v1/openapi.json`.
-pub async fn openapi() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+/// `GET /api/v1/openapi.json`: the document, with each job kind's parameters as the
+/// jobs service describes them (without them while it cannot be reached).
+pub async fn openapi(State(web): State<Web>) -> impl IntoResponse {
+    let mut doc = ApiDoc::openapi();
+    if let Ok(kinds) = web.kinds().await {
+        crate::kinds::document_params(&kinds, &mut doc);
+    }
+    Json(doc)
 }
 
 /// Unknown API paths: the API's error shape, not the HTML 404 page.

@@ -218,6 +218,17 @@ impl Backend {
             .into_inner())
     }
 
+    /// The job kinds the service knows.
+    pub async fn list_kinds(&self) -> Result<Vec<pb::KindInfo>, Status> {
+        Ok(self
+            .jobs
+            .clone()
+            .list_kinds(pb::ListKindsRequest {})
+            .await?
+            .into_inner()
+            .kinds)
+    }
+
     /// One job.
     pub async fn get_job(&self, user: &User, id: &str) -> Result<pb::Job, Status> {
         let r = pb::GetJobRequest { id: id.into() };

@@ -42,13 +42,13 @@ fn sse(stream: impl Stream<Item = Event> + Send + 'static) -> Response {
 
 async fn watch(web: &Web, user: &User, id: &str) -> Result<Response, tonic::Status> {
     let stream = web.backend().watch(user, id).await?;
-    let registry = web.registry().clone();
+    let kinds = web.kinds().await?;
     let events = stream
         .take_while(|r| futures::future::ready(r.is_ok()))
         .filter_map(move |r| {
             // One job's stream: the id is its version.
             let ev = r.ok().map(|j| {
-                let job = Job::from_proto(j, &registry);
+                let job = Job::from_proto(j, &kinds);
                 job_event(&job, job.version.to_string())
             });
             futures::future::ready(ev)
@@ -93,13 +93,13 @@ pub async fn user_events(
         .and_then(|v| v.parse::<i64>().ok())
         .map(forklift_engine::timestamp);
     let stream = web.backend().watch_all(&user, since).await?;
-    let registry = web.registry().clone();
+    let kinds = web.kinds().await?;
     let events = stream
         .take_while(|r| futures::future::ready(r.is_ok()))
         .filter_map(move |r| {
             let ev = r.ok().map(|j| {
                 let at = j.update_time.as_ref().map_or(0, forklift_engine::millis);
-                job_event(&Job::from_proto(j, &registry), at.to_string())
+                job_event(&Job::from_proto(j, &kinds), at.to_string())
             });
             futures::future::ready(ev)
         });

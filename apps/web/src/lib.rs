@@ -21,6 +21,7 @@ mod download;
 mod error;
 mod events;
 mod health;
+pub mod kinds;
 pub mod model;
 mod pages;
 mod ratelimit;
@@ -78,19 +79,16 @@ impl App {
     }
 }
 
-/// The web app's parts. `registry` is used only to convert parameters, never to run
-/// anything here.
+/// The web app's parts.
 fn web_parts(
     cfg: &WebConfig,
     store: Store,
     backend: backend::Backend,
-    registry: forklift_engine::Registry,
     metrics: Arc<forklift_engine::Metrics>,
 ) -> WebParts {
     WebParts {
         store,
         backend,
-        registry,
         metrics,
         max_upload_bytes: cfg.common.max_upload_mb * 1024 * 1024,
         secure_cookies: cfg.secure_cookies,
@@ -122,12 +120,8 @@ pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
             )?;
             let backend = backend::Backend::new(forklift_host::channel_transport(channel), &token)?;
             let metrics = Arc::new(forklift_engine::Metrics::default());
-            let registry = forklift_kinds::registry(&forklift_kinds::KindsConfig {
-                debug_kinds: cfg.common.debug_kinds,
-                ..Default::default()
-            });
             Ok(App {
-                web: Web::new(web_parts(cfg, store, backend, registry, metrics)),
+                web: Web::new(web_parts(cfg, store, backend, metrics)),
                 mode: Mode::Extracted,
             })
         }
@@ -147,7 +141,6 @@ pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
                 cfg,
                 host.store().clone(),
                 backend,
-                host.engine().registry().clone(),
                 host.engine().metrics().clone(),
             ));
             Ok(App {

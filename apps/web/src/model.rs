@@ -1,7 +1,7 @@
 //! What the JSON API returns and the pages show: jobs and files in their JSON form,
 //! converted from the gRPC messages. One conversion serves both.
 
-use forklift_engine::Registry;
+use crate::kinds::Kinds;
 use forklift_rpc::v1 as pb;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -50,27 +50,6 @@ impl File {
     /// The size for people, e.g. `1.4 MB`.
     pub fn size(&self) -> String {
         human_bytes(self.size_bytes)
-    }
-
-    /// Which job kinds can start from this file (by its type).
-    pub fn kinds(&self) -> Vec<&'static str> {
-        let ct = self.content_type.as_str();
-        let name = self.name.to_ascii_lowercase();
-        let mut k = Vec::new();
-        if ct.starts_with("image/") {
-            k.push("image.thumbnail");
-        }
-        if ct == "text/csv"
-            || ct.starts_with("text/")
-            || name.ends_with(".csv")
-            || name.ends_with(".tsv")
-        {
-            k.push("data.profile");
-        }
-        if ct.starts_with("video/") {
-            k.push("video.transcode");
-        }
-        k
     }
 }
 
@@ -129,15 +108,9 @@ pub struct Job {
 }
 
 impl Job {
-    /// From its gRPC form; `registry` turns typed parameters into JSON.
-    pub fn from_proto(j: pb::Job, registry: &Registry) -> Self {
-        let params = j
-            .params
-            .as_ref()
-            .and_then(|p| p.kind.as_ref())
-            .and_then(|k| registry.kind_for_proto(k))
-            .map(|(_, v)| v)
-            .unwrap_or(serde_json::Value::Null);
+    /// From its gRPC form; `kinds` turns typed parameters into JSON.
+    pub fn from_proto(j: pb::Job, kinds: &Kinds) -> Self {
+        let params = kinds.params_json(&j);
         Self {
             state: state_name(j.state()).to_owned(),
             params,

@@ -1,8 +1,9 @@
 //! The web app's shared state: accounts, the jobs service's API, limits.
 
 use crate::backend::Backend;
+use crate::kinds::{Catalog, Kinds};
 use crate::ratelimit::RateLimiter;
-use forklift_engine::{Metrics, Registry};
+use forklift_engine::Metrics;
 use forklift_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ pub struct Web(Arc<Inner>);
 struct Inner {
     store: Store,
     backend: Backend,
-    registry: Registry,
+    kinds: Catalog,
     metrics: Arc<Metrics>,
     max_upload_bytes: u64,
     secure_cookies: bool,
@@ -33,8 +34,6 @@ pub struct WebParts {
     pub store: Store,
     /// The jobs service.
     pub backend: Backend,
-    /// The job kinds, used only to convert parameters between JSON and proto.
-    pub registry: Registry,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
     /// Largest upload.
@@ -55,7 +54,7 @@ impl Web {
         Self(Arc::new(Inner {
             store: p.store,
             backend: p.backend,
-            registry: p.registry,
+            kinds: Catalog::default(),
             metrics: p.metrics,
             max_upload_bytes: p.max_upload_bytes,
             secure_cookies: p.secure_cookies,
@@ -78,9 +77,9 @@ impl Web {
         &self.0.backend
     }
 
-    /// Job kinds (for parameter conversion).
-    pub fn registry(&self) -> &Registry {
-        &self.0.registry
+    /// The job kinds, as the jobs service describes them (cached).
+    pub async fn kinds(&self) -> Result<Kinds, tonic::Status> {
+        self.0.kinds.get(|| self.0.backend.list_kinds()).await
     }
 
     /// Request metrics.

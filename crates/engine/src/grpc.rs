@@ -181,6 +181,22 @@ impl Jobs for GrpcApi {
             stream.map(move |j| Ok(job_to_proto(&j, &registry))),
         )))
     }
+
+    async fn list_kinds(
+        &self,
+        // Public, like the contract itself (reflection serves it too): no caller needed.
+        _req: Request<pb::ListKindsRequest>,
+    ) -> Result<Response<pb::ListKindsResponse>, Status> {
+        // A kind may wait for its background check of tools (ffmpeg) to end.
+        let registry = self.engine.registry().clone();
+        let kinds = tokio::task::spawn_blocking(move || registry.describe())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "describing kinds failed: {e}");
+                ApiError::Internal
+            })?;
+        Ok(Response::new(pb::ListKindsResponse { kinds }))
+    }
 }
 
 #[tonic::async_trait]

@@ -3,7 +3,7 @@
 
 use crate::ctx::JobCtx;
 use async_trait::async_trait;
-use forklift_rpc::v1::job_params;
+use forklift_rpc::v1::{self as pb, job_params};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +82,12 @@ pub trait Kind: Send + Sync + 'static {
         Ok(())
     }
 
+    /// How clients present the kind: title, description, what a form's button says,
+    /// the parameters (types, limits, defaults, choices) and the inputs it takes. The
+    /// registry fills in what the trait already says (name, queue, params field,
+    /// timeout, attempts) and whether it can run here ([`Registry::describe`]).
+    fn describe(&self) -> pb::KindInfo;
+
     /// If `p` is this kind's proto parameters, their JSON form (not yet validated).
     fn params_from_proto(&self, p: &job_params::Kind) -> Option<serde_json::Value>;
 
@@ -132,6 +138,28 @@ impl Registry {
         self.kinds
             .values()
             .find_map(|k| k.params_from_proto(p).map(|v| (k, v)))
+    }
+
+    /// Every kind's description (`Jobs.ListKinds`), sorted by name. Asks each kind
+    /// [`Kind::available`], which may wait for a check of its tools: call it off the
+    /// async runtime.
+    pub fn describe(&self) -> Vec<pb::KindInfo> {
+        self.kinds
+            .values()
+            .map(|k| {
+                let available = k.available();
+                pb::KindInfo {
+                    name: k.name().to_owned(),
+                    queue: k.queue().to_owned(),
+                    params_field: k.proto_field().to_owned(),
+                    default_max_attempts: k.default_max_attempts(),
+                    timeout_seconds: u32::try_from(k.timeout().as_secs()).unwrap_or(u32::MAX),
+                    available: available.is_ok(),
+                    unavailable_reason: available.err().unwrap_or_default(),
+                    ..k.describe()
+                }
+            })
+            .collect()
     }
 
     /// Every kind.

@@ -6,6 +6,7 @@
 //! bounded whatever the file size, and progress follows the bytes read. The profiler
 //! reads on the pool's thread and profiles on as many scoped threads as there are cores.
 
+use crate::describe::{self, Param};
 use async_trait::async_trait;
 use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
 use forklift_profile::{ProfileError, ProfileOptions};
@@ -54,6 +55,39 @@ impl Kind for Profile {
     }
     fn timeout(&self) -> Duration {
         Duration::from_secs(3 * 3600)
+    }
+
+    fn describe(&self) -> pb::KindInfo {
+        pb::KindInfo {
+            accepts: vec!["text/".into(), ".csv".into(), ".tsv".into()],
+            fields: describe::fields(vec![
+                Param::string("delimiter", "Delimiter")
+                    .choices(&[
+                        ("", "Detect"),
+                        (",", "Comma"),
+                        (";", "Semicolon"),
+                        ("\t", "Tab"),
+                        ("|", "Pipe"),
+                    ])
+                    .default(json!("")),
+                Param::enumeration(
+                    "header",
+                    "Header row",
+                    &[
+                        ("detect", "Detect", pb::CsvHeader::Unspecified as i32),
+                        ("present", "Present", pb::CsvHeader::Present as i32),
+                        ("absent", "Absent", pb::CsvHeader::Absent as i32),
+                    ],
+                )
+                .default(json!("detect")),
+            ]),
+            ..describe::kind(
+                "Data profile",
+                "One CSV file to a profile of every column (type, nulls, distinct values, \
+                 range, quantiles, histogram or top values) as report.json and report.html.",
+                "Profile this CSV",
+            )
+        }
     }
 
     fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {

@@ -1,6 +1,7 @@
 //! `debug.*`: kinds that exercise the engine itself (no-op throughput, long runs,
 //! planned failures). Unavailable unless the server enables debug kinds.
 
+use crate::describe::{self, Param};
 use async_trait::async_trait;
 use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
 use forklift_rpc::v1::{self as pb, job_params};
@@ -9,6 +10,16 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 const DISABLED: &str = "debug kinds are disabled; start the server with FORKLIFT_DEBUG_KINDS=true";
+
+/// A debug kind's description: no file suggests it, and it takes any inputs.
+fn debug_kind(title: &str, description: &str, params: Vec<Param>) -> pb::KindInfo {
+    pb::KindInfo {
+        fields: describe::fields(params),
+        min_inputs: 0,
+        max_inputs: 100,
+        ..describe::kind(title, description, "Run")
+    }
+}
 
 fn available(enabled: bool) -> Result<(), String> {
     if enabled {
@@ -44,6 +55,14 @@ impl Kind for Noop {
     fn available(&self) -> Result<(), String> {
         available(self.enabled)
     }
+    fn describe(&self) -> pb::KindInfo {
+        debug_kind(
+            "No-op",
+            "Does nothing: measures the engine's own cost per job.",
+            vec![],
+        )
+    }
+
     fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
         matches!(p, job_params::Kind::DebugNoop(_)).then(|| json!({}))
     }
@@ -95,6 +114,18 @@ impl Kind for Sleep {
     fn available(&self) -> Result<(), String> {
         available(self.enabled)
     }
+    fn describe(&self) -> pb::KindInfo {
+        debug_kind(
+            "Sleep",
+            "Waits, reporting progress, then writes one output.",
+            vec![
+                Param::integer("duration_ms", "Duration (ms)").range(0, 600_000),
+                Param::boolean("blocking", "On the CPU pool")
+                    .help("Spend the time as blocking work on the CPU pool."),
+            ],
+        )
+    }
+
     fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
         match p {
             job_params::Kind::DebugSleep(s) => Some(json!({
@@ -189,6 +220,14 @@ impl Kind for Flaky {
     fn available(&self) -> Result<(), String> {
         available(self.enabled)
     }
+    fn describe(&self) -> pb::KindInfo {
+        debug_kind(
+            "Flaky",
+            "Fails with a retryable error on its first attempts, then succeeds.",
+            vec![Param::integer("failures", "Failing attempts").range(0, 10)],
+        )
+    }
+
     fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
         match p {
             job_params::Kind::DebugFlaky(f) => Some(json!({ "failures": f.failures })),

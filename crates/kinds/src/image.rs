@@ -3,11 +3,12 @@
 //! parameters, their validation and their protobuf form live here; decoding, resizing
 //! and encoding are `forklift-image`'s.
 
+use crate::describe::{self, Param};
 use async_trait::async_trait;
 use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
 use forklift_rpc::v1::{self as pb, job_params};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The most boxes one job may ask for.
@@ -203,6 +204,59 @@ impl Kind for Thumbnail {
     }
     fn proto_field(&self) -> &'static str {
         "image_thumbnail"
+    }
+
+    fn describe(&self) -> pb::KindInfo {
+        let side = |name: &str, label: &str, help: &str| {
+            Param::integer(name, label)
+                .range(0, MAX_SIDE.into())
+                .help(help)
+        };
+        pb::KindInfo {
+            accepts: vec!["image/".into()],
+            fields: describe::fields(vec![
+                Param::object(
+                    "sizes",
+                    "Size",
+                    vec![
+                        side("width", "Width (px)", "0 or empty: follow the height.")
+                            .example(json!(256)),
+                        side("height", "Height (px)", "Empty: keep the aspect ratio."),
+                    ],
+                )
+                .list(1, MAX_SIZES as u32)
+                .help("One output per size; set width, height or both."),
+                Param::enumeration(
+                    "fit",
+                    "Fit",
+                    &[
+                        ("contain", "Contain", pb::Fit::Contain as i32),
+                        ("cover", "Cover (crop)", pb::Fit::Cover as i32),
+                        ("fill", "Fill (stretch)", pb::Fit::Fill as i32),
+                    ],
+                )
+                .default(json!("contain")),
+                Param::enumeration(
+                    "format",
+                    "Format",
+                    &[
+                        ("jpeg", "JPEG", pb::ImageFormat::Jpeg as i32),
+                        ("png", "PNG", pb::ImageFormat::Png as i32),
+                        ("webp", "WebP", pb::ImageFormat::Webp as i32),
+                    ],
+                )
+                .default(json!("jpeg")),
+                Param::integer("quality", "JPEG quality")
+                    .range(MIN_QUALITY.into(), MAX_QUALITY.into())
+                    .default(json!(DEFAULT_QUALITY))
+                    .help("PNG and WebP are lossless and ignore it."),
+            ]),
+            ..describe::kind(
+                "Thumbnail",
+                "One image (JPEG, PNG, WebP, GIF or TIFF) to resized copies, one per size.",
+                "Make thumbnail",
+            )
+        }
     }
 
     fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {

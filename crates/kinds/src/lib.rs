@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 pub mod data;
 pub mod debug;
+pub mod describe;
 pub mod image;
 pub mod video;
 

@@ -3,6 +3,7 @@
 //! process. Cancellation and timeouts kill ffmpeg's whole process group. Without
 //! ffmpeg on the server the kind is unavailable, and submits say why.
 
+use crate::describe::{self, Param};
 use async_trait::async_trait;
 use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
 use forklift_rpc::v1::{self as pb, job_params};
@@ -105,6 +106,23 @@ impl Kind for Transcode {
             .as_ref()
             .map(|_| ())
             .map_err(|e| e.reason().to_owned())
+    }
+
+    fn describe(&self) -> pb::KindInfo {
+        pb::KindInfo {
+            accepts: vec!["video/".into()],
+            fields: describe::fields(vec![
+                Param::integer("height", "Height")
+                    .choices(&[("360", "360p"), ("720", "720p"), ("1080", "1080p")])
+                    .default(json!(720))
+                    .help("Never upscaled: a smaller source keeps its size."),
+            ]),
+            ..describe::kind(
+                "Web video (H.264 MP4)",
+                "One video to an H.264/AAC MP4 at the chosen height and a poster frame.",
+                "Transcode",
+            )
+        }
     }
 
     fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {

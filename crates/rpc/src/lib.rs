@@ -1,4 +1,6 @@
 #![doc = include_str!("../README.md")]
+pub mod params;
+
 /// `forklift.v1`: the Files, Jobs and Admin services and their messages.
 pub mod v1 {
     #![allow(missing_docs, clippy::all, clippy::pedantic)]

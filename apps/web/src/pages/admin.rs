@@ -191,10 +191,11 @@ pub async fn load(
         },
     );
     let overview = b.overview(admin);
-    let (list, failed, overview) = tokio::try_join!(list, failed, overview)?;
+    let kinds = web.kinds();
+    let (list, failed, overview, kinds) = tokio::try_join!(list, failed, overview, kinds)?;
     let conv = |jobs: Vec<pb::Job>| {
         jobs.into_iter()
-            .map(|j| Job::from_proto(j, web.registry()))
+            .map(|j| Job::from_proto(j, &kinds))
             .collect()
     };
     let (jobs, failed): (Vec<Job>, Vec<Job>) = (conv(list.jobs), conv(failed.jobs));

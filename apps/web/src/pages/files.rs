@@ -80,9 +80,18 @@ pub async fn upload(
 struct FilePage {
     page: Chrome,
     file: File,
-    kinds: Vec<&'static str>,
+    forms: Vec<KindForm>,
     error: String,
     fields: Vec<FieldError>,
+}
+
+/// A form that starts a job of one kind, as the kind's description has it.
+struct KindForm {
+    kind: String,
+    id: String,
+    title: String,
+    action: String,
+    inputs: Vec<crate::kinds::FormInput>,
 }
 
 /// The file page, with a start-a-job form's problems when it is answering one.
@@ -95,10 +104,22 @@ pub(super) async fn file_page_with(
     fields: Vec<FieldError>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let file = File::from_proto(web.backend().get_file(user, id).await?);
+    let (file, kinds) = tokio::try_join!(web.backend().get_file(user, id), web.kinds())?;
+    let file = File::from_proto(file);
+    let forms = kinds
+        .for_file(&file.content_type, &file.name)
+        .into_iter()
+        .map(|k| KindForm {
+            kind: k.name.clone(),
+            id: k.params_field.clone(),
+            title: k.title.clone(),
+            action: k.action.clone(),
+            inputs: crate::kinds::form_inputs(k),
+        })
+        .collect();
     let mut res = render(&FilePage {
         page: Chrome::new(&file.name, "files", Some(user), csrf),
-        kinds: file.kinds(),
+        forms,
         file,
         error,
         fields,

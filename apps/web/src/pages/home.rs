@@ -84,6 +84,7 @@ pub async fn dashboard(
             }
         )
     )?;
+    let kinds = web.kinds().await?;
     render(&Dashboard {
         page: Chrome::new("Dashboard", "dashboard", Some(&user), &csrf),
         more_files: !files.next_page_token.is_empty(),
@@ -92,7 +93,7 @@ pub async fn dashboard(
         jobs: jobs
             .jobs
             .into_iter()
-            .map(|j| Job::from_proto(j, web.registry()))
+            .map(|j| Job::from_proto(j, &kinds))
             .collect(),
         max_upload: crate::model::human_bytes(web.max_upload_bytes()),
     })

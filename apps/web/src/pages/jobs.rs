@@ -3,7 +3,7 @@
 
 use super::files::file_page_with;
 use super::{Chrome, CsrfOnly, ListQuery, check_csrf, render, see_other};
-use crate::error::{FieldError, PageError, field_errors};
+use crate::error::{PageError, field_errors};
 use crate::model::{File, Job, parse_state};
 use crate::session::{Csrf, SignedIn};
 use crate::state::Web;
@@ -14,7 +14,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use forklift_rpc::v1 as pb;
-use serde::Deserialize;
+use std::collections::HashMap;
 
 /// The job pages, and `POST /files/{id}/jobs`, the start-a-job forms of a file page.
 pub fn router() -> Router<Web> {
@@ -27,84 +27,16 @@ pub fn router() -> Router<Web> {
         .route("/jobs/{id}/report", get(job_report))
 }
 
-/// The start-a-job form on a file page (fields depend on the kind).
-#[derive(Deserialize)]
-pub struct JobForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    kind: String,
-    width: Option<String>,
-    height: Option<String>,
-    fit: Option<String>,
-    format: Option<String>,
-    quality: Option<String>,
-    delimiter: Option<String>,
-    header: Option<String>,
-}
-
-/// The kind's parameters as JSON, from the form: every kind's form parsing is here, in
-/// this one function, so that it can be replaced as a unit.
-fn form_params(f: &JobForm) -> Result<serde_json::Value, Vec<FieldError>> {
-    fn number(field: &str, v: &Option<String>, errors: &mut Vec<FieldError>) -> u32 {
-        match v.as_deref().map(str::trim) {
-            None | Some("") => 0,
-            Some(s) => s.parse().unwrap_or_else(|_| {
-                errors.push(FieldError {
-                    field: field.into(),
-                    description: format!("{s:?} is not a whole number"),
-                });
-                0
-            }),
-        }
-    }
-    let mut errors = Vec::new();
-    let text = |v: &Option<String>| v.as_deref().unwrap_or("").trim().to_owned();
-    let params = match f.kind.as_str() {
-        "image.thumbnail" => {
-            let width = number("width", &f.width, &mut errors);
-            let height = number("height", &f.height, &mut errors);
-            let quality = number("quality", &f.quality, &mut errors);
-            let mut p = serde_json::json!({
-                "sizes": [{"width": width, "height": height}],
-                "quality": quality,
-            });
-            for (k, v) in [("fit", text(&f.fit)), ("format", text(&f.format))] {
-                if !v.is_empty() {
-                    p[k] = v.into();
-                }
-            }
-            p
-        }
-        "data.profile" => {
-            let mut p = serde_json::json!({ "delimiter": text(&f.delimiter) });
-            let header = text(&f.header);
-            if !header.is_empty() {
-                p["header"] = header.into();
-            }
-            p
-        }
-        "video.transcode" => {
-            serde_json::json!({ "height": number("height", &f.height, &mut errors) })
-        }
-        _ => serde_json::json!({}),
-    };
-    if errors.is_empty() {
-        Ok(params)
-    } else {
-        Err(errors)
-    }
-}
-
 /// `POST /files/{id}/jobs`: starts a job on the file, then shows it.
 pub async fn start_job(
     State(web): State<Web>,
     SignedIn(user): SignedIn,
     csrf: Csrf,
     Path(id): Path<String>,
-    Form(f): Form<JobForm>,
+    Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    check_csrf(&csrf, &f.csrf)?;
+    check_csrf(&csrf, f.get("csrf").map_or("", String::as_str))?;
+    let kind = f.get("kind").map_or("", String::as_str);
     if let Err(wait) = web.submit_limit().hit(&format!("submit:{}", user.id)) {
         return Err(PageError::Bad(
             StatusCode::TOO_MANY_REQUESTS,
@@ -117,7 +49,13 @@ pub async fn start_job(
     let rerender = |error: String, fields, status| {
         file_page_with(&web, &user, &csrf, &id, error, fields, status)
     };
-    let params = match form_params(&f) {
+    // The form's fields are the kind's description's (see `kinds::form_inputs`).
+    let kinds = web.kinds().await?;
+    let form = match kinds.get(kind) {
+        Some(k) => crate::kinds::form_params(k, &f),
+        None => Ok(serde_json::json!({})),
+    };
+    let params = match form {
         Ok(p) => p,
         Err(fields) => {
             return rerender(
@@ -128,7 +66,7 @@ pub async fn start_job(
             .await;
         }
     };
-    let req = match crate::api::submit_request(&web, &f.kind, params, vec![id.clone()]) {
+    let req = match kinds.submit_request(kind, &params, vec![id.clone()]) {
         Ok(r) => r,
         Err(fields) => {
             return rerender(
@@ -145,13 +83,23 @@ pub async fn start_job(
             if s.code() == tonic::Code::InvalidArgument
                 || s.code() == tonic::Code::FailedPrecondition =>
         {
-            let fields = field_errors(&s);
-            rerender(
-                s.message().to_owned(),
-                fields,
-                crate::error::http_status(s.code()),
-            )
-            .await
+            let fields = field_errors(&s)
+                .into_iter()
+                .map(|mut e| {
+                    e.field = kinds.json_field(kind, e.field);
+                    e
+                })
+                .collect();
+            // Parameters the jobs service refused read as the form's own checks do.
+            let (message, status) = if s.code() == tonic::Code::InvalidArgument {
+                (
+                    "Some fields need attention.".to_owned(),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+            } else {
+                (s.message().to_owned(), crate::error::http_status(s.code()))
+            };
+            rerender(message, fields, status).await
         }
         Err(s) => Err(s.into()),
     }
@@ -190,12 +138,13 @@ pub async fn jobs_index(
             },
         )
         .await?;
+    let kinds = web.kinds().await?;
     render(&JobsPage {
         page: Chrome::new("Jobs", "jobs", Some(&user), &csrf),
         jobs: r
             .jobs
             .into_iter()
-            .map(|j| Job::from_proto(j, web.registry()))
+            .map(|j| Job::from_proto(j, &kinds))
             .collect(),
         state: state
             .map(|s| crate::model::state_name(s).to_owned())
@@ -219,7 +168,8 @@ pub async fn job_page(
     csrf: Csrf,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let job = Job::from_proto(web.backend().get_job(&user, &id).await?, web.registry());
+    let (job, kinds) = tokio::try_join!(web.backend().get_job(&user, &id), web.kinds())?;
+    let job = Job::from_proto(job, &kinds);
     let mut inputs = Vec::new();
     for f in &job.input_file_ids {
         // An input deleted since is simply not listed.
@@ -283,7 +233,8 @@ pub async fn job_report(
     csrf: Csrf,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let job = Job::from_proto(web.backend().get_job(&user, &id).await?, web.registry());
+    let (job, kinds) = tokio::try_join!(web.backend().get_job(&user, &id), web.kinds())?;
+    let job = Job::from_proto(job, &kinds);
     let report_file = job
         .report_file()
         .ok_or(PageError::NotFound)?

@@ -127,15 +127,20 @@ async fn with_javascript_progress_is_live_and_the_result_downloads() {
             .await
             .unwrap()
     );
-    b.find("#width").await.unwrap().clear().await.unwrap();
-    b.find("#width")
+    b.find("#image_thumbnail-width")
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    b.find("#image_thumbnail-width")
         .await
         .unwrap()
         .send_keys("160")
         .await
         .unwrap();
     let blocker = hold_the_cpu_pool(&app).await;
-    b.find("form[aria-labelledby=thumb-title] button[type=submit]")
+    b.find("form[aria-labelledby=image_thumbnail-title] button[type=submit]")
         .await
         .unwrap()
         .click()
@@ -249,14 +254,19 @@ async fn without_javascript_forms_and_reloads_do_everything() {
     let b = start(false, &downloads).await;
 
     sign_up_and_upload(&b, &base, "nojs@example.com", &photo, false).await;
-    b.find("#width").await.unwrap().clear().await.unwrap();
-    b.find("#width")
+    b.find("#image_thumbnail-width")
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    b.find("#image_thumbnail-width")
         .await
         .unwrap()
         .send_keys("160")
         .await
         .unwrap();
-    b.find("form[aria-labelledby=thumb-title] button[type=submit]")
+    b.find("form[aria-labelledby=image_thumbnail-title] button[type=submit]")
         .await
         .unwrap()
         .click()

@@ -4,6 +4,7 @@
 mod admin;
 mod authz;
 mod browser;
+mod describe;
 mod files;
 mod http;
 mod jobs;

@@ -108,3 +108,9 @@ impl From<forklift_store::StoreError> for ApiError {
         }
     }
 }
+
+impl From<forklift_accounts::AccountsError> for ApiError {
+    fn from(e: forklift_accounts::AccountsError) -> Self {
+        ApiError::internal("database", e)
+    }
+}

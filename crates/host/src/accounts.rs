@@ -1,14 +1,11 @@
 //! Operators' account commands (`forklift-jobs admin …`): users with a password, and
-//! API tokens, created straight in the record — so the first admin of a deployment
-//! comes from a command (`kubectl exec`, a Kubernetes Job) instead of a file on some
-//! pod's disk.
+//! API tokens, created straight in the accounts tables — so the first admin of a
+//! deployment comes from a command (`kubectl exec`, a Kubernetes Job) instead of a file
+//! on some pod's disk.
 
 use anyhow::Context;
+use forklift_accounts::Accounts;
 use forklift_domain::{Role, User};
-use forklift_store::Store;
-
-/// The account unified mode creates on its first start.
-pub const BOOTSTRAP_ADMIN: &str = "admin@localhost";
 
 /// Longest email accepted (RFC 5321's path limit).
 const MAX_EMAIL: usize = 254;
@@ -41,7 +38,7 @@ pub fn normalize_email(email: &str) -> anyhow::Result<String> {
 /// generated one (returned in [`Created::password`]) when `None`. `Ok(None)` when the
 /// email is taken — also when another process created it a moment ago.
 pub async fn create_user(
-    store: &Store,
+    accounts: &Accounts,
     email: &str,
     admin: bool,
     password: Option<&str>,
@@ -49,16 +46,16 @@ pub async fn create_user(
     let email = normalize_email(email)?;
     let generated = password
         .is_none()
-        .then(|| forklift_engine::auth::random_secret()[..24].to_owned());
+        .then(|| forklift_accounts::random_secret()[..24].to_owned());
     let password = password.or(generated.as_deref()).expect("one of them");
     anyhow::ensure!(
         password.chars().count() >= MIN_PASSWORD,
         "the password must have at least {MIN_PASSWORD} characters"
     );
-    let hash = forklift_engine::auth::hash_password(password)
+    let hash = forklift_accounts::hash_password(password)
         .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
     let role = if admin { Role::Admin } else { Role::User };
-    let user = store
+    let user = accounts
         .create_account(&email, &hash, role)
         .await
         .context("creating the account")?;
@@ -70,15 +67,15 @@ pub async fn create_user(
 
 /// Creates an API token named `name` for the account `email` and returns the token
 /// (shown once; only its hash is stored).
-pub async fn create_token(store: &Store, email: &str, name: &str) -> anyhow::Result<String> {
+pub async fn create_token(accounts: &Accounts, email: &str, name: &str) -> anyhow::Result<String> {
     let email = normalize_email(email)?;
-    let (user, _) = store
+    let (user, _) = accounts
         .credentials(&email)
         .await
         .context("looking up the account")?
         .with_context(|| format!("no account {email:?}: create it first"))?;
-    let (token, hash) = forklift_engine::auth::new_token();
-    store
+    let (token, hash) = forklift_accounts::new_token();
+    accounts
         .create_api_token(user.id, name, &hash)
         .await
         .context("storing the token")?;

@@ -6,15 +6,17 @@ mod http;
 pub use http::{MetricsLayer, health_router, metrics_text};
 
 use anyhow::Context;
+use forklift_accounts::Accounts;
 use forklift_blob::Blobs;
 use forklift_config::CommonConfig;
+use forklift_db::{Backend, Db};
 use forklift_engine::auth::Authenticator;
 use forklift_engine::{Engine, EngineConfig, GrpcApi};
 use forklift_kinds::KindsConfig;
 use forklift_queue::{
     EventBus, InProcessBus, InProcessTransport, RedisBus, RedisTransport, Transport,
 };
-use forklift_store::{Backend, Store};
+use forklift_store::Store;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 /// The jobs service's parts, assembled.
 pub struct JobsHost {
     engine: Engine,
+    accounts: Accounts,
     api: GrpcApi,
     admin_token_file: Option<PathBuf>,
     /// True once the workers run (see [`JobsHost::workers_started`]).
@@ -74,9 +77,13 @@ impl JobsHost {
             format!("FORKLIFT_DATA_DIR: cannot create {}", c.data_dir.display())
         })?;
         let blobs = open_storage(c).await?;
-        let store = Store::open(&c.database_url())
+        let db = Db::open(&c.database_url())
             .await
             .context("FORKLIFT_DATABASE_URL: cannot open the database")?;
+        // One database, one SQLite writer thread: the record and the accounts share it,
+        // each through its own handle.
+        let store = Store::new(db.clone());
+        let accounts = Accounts::new(db);
         let (transport, bus): (Arc<dyn Transport>, Arc<dyn EventBus>) = match &c.redis_url {
             Some(url) => (
                 Arc::new(
@@ -124,9 +131,9 @@ impl JobsHost {
             exclusive_store: store.backend() == Backend::Sqlite && c.redis_url.is_none(),
             scratch_dir: c.data_dir.join("tmp"),
         };
-        let auth = Authenticator::new(store.clone(), c.service_token.clone());
+        let auth = Authenticator::new(accounts.clone(), c.service_token.clone());
         let admin_token_file = if bootstrap {
-            bootstrap_admin(&store, &c.data_dir).await?
+            bootstrap_admin(&accounts, &c.data_dir).await?
         } else {
             None
         };
@@ -134,6 +141,7 @@ impl JobsHost {
         let api = GrpcApi::new(engine.clone(), auth);
         Ok(Self {
             engine,
+            accounts,
             api,
             admin_token_file,
             workers_started: tokio::sync::watch::Sender::new(false),
@@ -151,9 +159,14 @@ impl JobsHost {
         &self.engine
     }
 
-    /// The record (for tests and administration: accounts, tokens).
+    /// The job record.
     pub fn store(&self) -> &Store {
         self.engine.store()
+    }
+
+    /// The accounts, on the record's database (the unified web app's handle on them).
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
     }
 
     /// Where the first admin's API token was written, if this start created it.
@@ -249,6 +262,7 @@ impl JobsHost {
             Ok(r) => r?,
             Err(_) => tracing::warn!("servers did not stop within 10s; exiting anyway"),
         }
+        // The accounts' database too: they share it.
         engine.store().close().await;
         tracing::info!("stopped");
         Ok(())
@@ -378,23 +392,18 @@ pub async fn open_storage(c: &CommonConfig) -> anyhow::Result<Blobs> {
     Ok(blobs)
 }
 
-async fn bootstrap_admin(store: &Store, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
-    if store.count_users().await? > 0 {
-        return Ok(None);
-    }
-    // Processes starting together on an empty database may all get here: the email is
-    // unique, so exactly one of them creates the admin and the others leave it be.
-    let Some(created) = accounts::create_user(store, accounts::BOOTSTRAP_ADMIN, true, None).await?
+async fn bootstrap_admin(accounts: &Accounts, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let Some(first) = forklift_accounts::bootstrap_admin(accounts)
+        .await
+        .context("creating the first admin")?
     else {
         return Ok(None);
     };
-    let password = created.password.expect("a generated password");
-    let token = accounts::create_token(store, accounts::BOOTSTRAP_ADMIN, "first start").await?;
     let pw_path = data_dir.join("admin-password");
-    write_private(&pw_path, &format!("{password}\n"))
+    write_private(&pw_path, &format!("{}\n", first.password))
         .with_context(|| format!("writing {}", pw_path.display()))?;
     let path = data_dir.join("admin-token");
-    write_private(&path, &format!("{token}\n"))
+    write_private(&path, &format!("{}\n", first.token))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(Some(path))
 }

@@ -4,6 +4,8 @@
 //!
 //! `cargo run --release -p forklift-store --example store_bench [SECONDS_PER_CASE]`
 
+use forklift_accounts::Accounts;
+use forklift_db::Db;
 use forklift_domain::{JobId, Role, UserId, now_ms};
 use forklift_store::{JobFilter, NewJob, NewOutput, Store};
 use std::future::Future;
@@ -20,13 +22,16 @@ async fn main() {
         .unwrap_or(5);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let store = Arc::new(Store::open(&url).await.unwrap());
+    // One database for both, as in the unified app: one SQLite writer thread.
+    let db = Db::open(&url).await.unwrap();
+    let store = Arc::new(Store::new(db.clone()));
+    let accounts = Accounts::new(db);
 
-    let user = store
+    let user = accounts
         .create_user("bench@example.com", Role::User)
         .await
         .unwrap();
-    store
+    accounts
         .create_api_token(user.id, "bench", "hash-of-the-token")
         .await
         .unwrap();
@@ -41,7 +46,7 @@ async fn main() {
         "case", "ops/s", "p50 µs", "p99 µs"
     );
 
-    let s = store.clone();
+    let s = accounts.clone();
     bench("user_by_token_hash", run, move || {
         let s = s.clone();
         async move {

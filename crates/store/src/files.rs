@@ -1,7 +1,7 @@
 //! File records (uploads and job outputs).
 
-use crate::db::{Cols, Conn, Row, q};
 use crate::{Result, Store};
+use forklift_db::{Cols, Conn, Row, q};
 use forklift_domain::{FileId, FileRecord, UserId};
 
 /// A file about to be recorded (its content is already in object storage).
@@ -47,7 +47,7 @@ impl Store {
             &f.blob_key,
             now,
         );
-        self.db.write().one(q, file_from_row).await
+        Ok(self.db.write().one(q, file_from_row).await?)
     }
 
     /// A file by id, whoever owns it (callers check the owner).
@@ -56,7 +56,7 @@ impl Store {
             concat!("SELECT ", file_columns!(), " FROM files WHERE id = $1"),
             id.to_string()
         );
-        self.db.read().optional(q, file_from_row).await
+        Ok(self.db.read().optional(q, file_from_row).await?)
     }
 
     /// A page of one owner's files, newest first, older than `before` if given.
@@ -77,7 +77,7 @@ impl Store {
             before.map(|b| b.to_string()),
             i64::from(limit),
         );
-        self.db.read().all(q, file_from_row).await
+        Ok(self.db.read().all(q, file_from_row).await?)
     }
 
     /// Deletes a file's record and returns it (the caller deletes the content).
@@ -89,11 +89,11 @@ impl Store {
             ),
             id.to_string()
         );
-        self.db.write().optional(q, file_from_row).await
+        Ok(self.db.write().optional(q, file_from_row).await?)
     }
 }
 
-fn file_from_row(r: &dyn Row) -> Result<FileRecord> {
+fn file_from_row(r: &dyn Row) -> forklift_db::Result<FileRecord> {
     let mut c = Cols::new(r);
     Ok(FileRecord {
         id: c.parse()?,

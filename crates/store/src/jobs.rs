@@ -1,7 +1,7 @@
 //! Job records and their conditional transitions.
 
-use crate::db::{Arg, Atomic, Cols, Conn, Query, Row, q};
-use crate::{Result, Store, StoreError, corrupt};
+use crate::{Result, Store, StoreError};
+use forklift_db::{Arg, Atomic, Cols, Conn, Query, Row, corrupt, q};
 use forklift_domain::{FileId, Job, JobId, JobOutput, JobState, Millis, UserId};
 
 /// The columns [`job_from_row`] reads, in its order (that of [`Job`]'s fields).
@@ -192,7 +192,7 @@ impl Store {
             concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1"),
             id.to_string()
         );
-        self.db.read().optional(q, job_from_row).await
+        Ok(self.db.read().optional(q, job_from_row).await?)
     }
 
     /// A page of jobs, newest first.
@@ -229,7 +229,7 @@ impl Store {
             sql: sql.into(),
             args,
         };
-        self.db.read().all(q, job_from_row).await
+        Ok(self.db.read().all(q, job_from_row).await?)
     }
 
     /// The owner's jobs that changed at or after `since`, oldest change first (ties in
@@ -258,7 +258,7 @@ impl Store {
             after,
             i64::from(limit),
         );
-        self.db.read().all(q, job_from_row).await
+        Ok(self.db.read().all(q, job_from_row).await?)
     }
 
     /// How many jobs run now, per queue and worker (for the admin console).
@@ -267,7 +267,8 @@ impl Store {
             "SELECT queue, worker, COUNT(*) AS n FROM jobs WHERE state = 'running'
              GROUP BY queue, worker ORDER BY queue, worker"
         );
-        self.db
+        Ok(self
+            .db
             .read()
             .all(q, |r| {
                 let mut c = Cols::new(r);
@@ -277,7 +278,7 @@ impl Store {
                     count: c.int()?,
                 })
             })
-            .await
+            .await?)
     }
 
     /// Every queued job (to dispatch at start and to reconcile with the transport).
@@ -287,7 +288,7 @@ impl Store {
             job_columns!(),
             " FROM jobs WHERE state = 'queued' ORDER BY run_at"
         ));
-        self.db.read().all(q, job_from_row).await
+        Ok(self.db.read().all(q, job_from_row).await?)
     }
 
     /// A page of the queued jobs untouched since `before` — the ones a transport may
@@ -314,7 +315,8 @@ impl Store {
             id,
             i64::from(limit),
         );
-        self.db
+        Ok(self
+            .db
             .read()
             .all(q, |r| {
                 let mut c = Cols::new(r);
@@ -325,7 +327,7 @@ impl Store {
                     run_at: c.int()?,
                 })
             })
-            .await
+            .await?)
     }
 
     /// `queued -> running` for `worker`, if the job is queued and due. None means the
@@ -377,7 +379,7 @@ impl Store {
             token,
             lease_until,
         );
-        self.db.write().optional(q, |r| Ok(r.int(0)? != 0)).await
+        Ok(self.db.write().optional(q, |r| Ok(r.int(0)? != 0)).await?)
     }
 
     /// Records progress of a running attempt.
@@ -397,7 +399,7 @@ impl Store {
             message,
             now,
         );
-        self.db.write().optional(q, job_from_row).await
+        Ok(self.db.write().optional(q, job_from_row).await?)
     }
 
     /// `running -> succeeded`, recording the outputs (replacing any of an earlier
@@ -409,14 +411,15 @@ impl Store {
         outputs: &[NewOutput],
         now: Millis,
     ) -> Result<Option<Job>> {
-        self.db
+        Ok(self
+            .db
             .atomic(Succeed {
                 id: id.to_string(),
                 token: token.to_owned(),
                 outputs: outputs.to_vec(),
                 now,
             })
-            .await
+            .await?)
     }
 
     /// `running -> failed` with a message for the user.
@@ -437,7 +440,7 @@ impl Store {
             error,
             now,
         );
-        self.db.write().optional(q, job_from_row).await
+        Ok(self.db.write().optional(q, job_from_row).await?)
     }
 
     /// `running -> queued` after a retryable failure, to run again at `run_at`.
@@ -460,7 +463,7 @@ impl Store {
             run_at,
             now,
         );
-        self.db.write().optional(q, job_from_row).await
+        Ok(self.db.write().optional(q, job_from_row).await?)
     }
 
     /// `running -> queued` without spending the attempt: the worker is shutting down.
@@ -475,7 +478,7 @@ impl Store {
             token,
             now,
         );
-        self.db.write().optional(q, job_from_row).await
+        Ok(self.db.write().optional(q, job_from_row).await?)
     }
 
     /// `running -> cancelled`, once the worker has stopped the attempt.
@@ -494,7 +497,7 @@ impl Store {
             token,
             now,
         );
-        self.db.write().optional(q, job_from_row).await
+        Ok(self.db.write().optional(q, job_from_row).await?)
     }
 
     /// Cancels a job: at once if queued, by asking its worker if running.
@@ -545,7 +548,7 @@ impl Store {
             id.to_string(),
             now,
         );
-        self.db.write().optional(q, job_from_row).await
+        Ok(self.db.write().optional(q, job_from_row).await?)
     }
 
     /// Puts back the running jobs whose lease ended before `expired_before` (their
@@ -585,13 +588,14 @@ impl Store {
     /// Counts of jobs by state (for metrics and the admin console).
     pub async fn count_jobs_by_state(&self) -> Result<Vec<(JobState, i64)>> {
         let q = q!("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state");
-        self.db
+        Ok(self
+            .db
             .read()
             .all(q, |r| {
                 let mut c = Cols::new(r);
                 Ok((c.parse()?, c.int()?))
             })
-            .await
+            .await?)
     }
 }
 
@@ -606,7 +610,7 @@ struct Succeed {
 impl Atomic for Succeed {
     type Output = Option<Job>;
 
-    async fn run(self, c: &mut impl Conn) -> Result<Option<Job>> {
+    async fn run(self, c: &mut impl Conn) -> forklift_db::Result<Option<Job>> {
         let Succeed {
             id,
             token,
@@ -669,7 +673,7 @@ impl Atomic for Succeed {
     }
 }
 
-fn job_from_row(r: &dyn Row) -> Result<Job> {
+fn job_from_row(r: &dyn Row) -> forklift_db::Result<Job> {
     let mut c = Cols::new(r);
     Ok(Job {
         id: c.parse()?,

@@ -1,7 +1,7 @@
 //! Worker processes as they report themselves (for the admin console).
 
-use crate::db::{Cols, Conn, Row, q};
-use crate::{Result, Store, corrupt};
+use crate::{Result, Store};
+use forklift_db::{Cols, Conn, Row, corrupt, q};
 use forklift_domain::Millis;
 
 /// A worker process's row: who it is, what it consumes, when it was last heard of.
@@ -52,11 +52,11 @@ impl Store {
              WHERE last_seen_at >= $1 ORDER BY name",
             seen_since,
         );
-        self.db.read().all(q, worker_from_row).await
+        Ok(self.db.read().all(q, worker_from_row).await?)
     }
 }
 
-fn worker_from_row(r: &dyn Row) -> Result<WorkerRecord> {
+fn worker_from_row(r: &dyn Row) -> forklift_db::Result<WorkerRecord> {
     let mut c = Cols::new(r);
     Ok(WorkerRecord {
         name: c.text()?,

@@ -1,9 +1,11 @@
 //! The store's guarantees, on a real SQLite file and a real PostgreSQL database per
 //! test: every transition is conditional, so stale or duplicate workers change nothing;
-//! concurrent writes each land exactly once, a failing one alone fails, and a read sees
-//! every write that was answered before it.
+//! concurrent writes each land exactly once, and a read sees every write that was
+//! answered before it. (That a failing write among concurrent ones fails alone is shown
+//! on the accounts' writes, in forklift-accounts' tests.)
 
-use forklift_domain::{JobId, JobState, Role, now_ms};
+use forklift_accounts::Accounts;
+use forklift_domain::{JobId, JobState, Role, User, now_ms};
 use forklift_store::{
     CancelOutcome, JobFilter, NewJob, NewOutput, RunningCount, Store, StoreError, WorkerRecord,
 };
@@ -14,9 +16,37 @@ enum Db {
     Postgres,
 }
 
-async fn store(db: Db) -> (Store, Option<tempfile::TempDir>) {
+async fn store(db: Db) -> (Record, Option<tempfile::TempDir>) {
     let (url, dir) = url(db);
-    (Store::open(&url).await.unwrap(), dir)
+    let db = forklift_db::Db::open(&url).await.unwrap();
+    let record = Record {
+        store: Store::new(db.clone()),
+        accounts: Accounts::new(db),
+    };
+    (record, dir)
+}
+
+/// The store under test, and the accounts its jobs and files belong to (on the same
+/// database, as in the unified app).
+#[derive(Clone)]
+struct Record {
+    store: Store,
+    accounts: Accounts,
+}
+
+impl std::ops::Deref for Record {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl Record {
+    /// A user to own jobs and files.
+    async fn create_user(&self, email: &str, role: Role) -> forklift_accounts::Result<User> {
+        self.accounts.create_user(email, role).await
+    }
 }
 
 /// The URL of a fresh database; the guard keeps an SQLite file alive.
@@ -57,17 +87,14 @@ on_both!(
     release_does_not_spend_the_attempt_and_claims_respect_run_at,
     idempotency_keys_are_per_owner_and_must_match,
     lists_filter_and_page,
-    accounts_sessions_and_tokens,
     jobs_updated_since_are_one_owners_in_change_order_and_page,
     queued_jobs_page_through_the_stale_ones_in_run_order,
     workers_are_upserted_listed_by_last_report_and_deleted,
     concurrent_inserts_and_claims_each_land_exactly_once,
-    failing_writes_among_concurrent_ones_fail_alone,
     a_read_right_after_a_write_sees_it,
-    a_closed_store_refuses_queries_and_a_reopened_one_keeps_its_data,
 );
 
-async fn new_job(s: &Store, key: Option<&str>) -> forklift_domain::Job {
+async fn new_job(s: &Record, key: Option<&str>) -> forklift_domain::Job {
     let user = match s
         .list_jobs(&JobFilter {
             limit: 1,
@@ -405,60 +432,6 @@ async fn lists_filter_and_page(db: Db) {
     assert_eq!(s.queued_jobs().await.unwrap().len(), 2);
 }
 
-async fn accounts_sessions_and_tokens(db: Db) {
-    let (s, _dir) = store(db).await;
-    let ann = s
-        .create_account(" Ann@Example.com ", "hash-a", Role::User)
-        .await
-        .unwrap()
-        .expect("new account");
-    assert_eq!(ann.email, "ann@example.com");
-    assert!(
-        s.create_account("ANN@example.com", "hash-b", Role::User)
-            .await
-            .unwrap()
-            .is_none(),
-        "emails are unique whatever their case"
-    );
-    let (found, hash) = s.credentials("ann@EXAMPLE.com").await.unwrap().unwrap();
-    assert_eq!((found.id, hash.as_deref()), (ann.id, Some("hash-a")));
-    assert!(s.credentials("bob@example.com").await.unwrap().is_none());
-
-    // Sessions: live until deleted or expired.
-    s.create_session("live", ann.id, now_ms() + 60_000)
-        .await
-        .unwrap();
-    s.create_session("old", ann.id, now_ms() - 1).await.unwrap();
-    assert_eq!(
-        s.session_user("live").await.unwrap().map(|u| u.id),
-        Some(ann.id)
-    );
-    assert!(s.session_user("old").await.unwrap().is_none());
-    assert_eq!(s.delete_expired_sessions().await.unwrap(), 1);
-    s.delete_session("live").await.unwrap();
-    assert!(s.session_user("live").await.unwrap().is_none());
-
-    // Tokens: listed without the secret, revoked only by their owner.
-    let bob = s.create_user("bob@example.com", Role::User).await.unwrap();
-    let id = s.create_api_token(ann.id, "ci", "h1").await.unwrap();
-    assert_eq!(
-        s.user_by_token_hash("h1").await.unwrap().map(|u| u.id),
-        Some(ann.id)
-    );
-    assert!(!s.revoke_api_token(bob.id, &id).await.unwrap(), "not bob's");
-    assert!(s.revoke_api_token(ann.id, &id).await.unwrap());
-    assert!(
-        !s.revoke_api_token(ann.id, &id).await.unwrap(),
-        "already revoked"
-    );
-    assert!(s.user_by_token_hash("h1").await.unwrap().is_none());
-    let tokens = s.list_api_tokens(ann.id).await.unwrap();
-    assert_eq!(tokens.len(), 1);
-    assert_eq!(tokens[0].name, "ci");
-    assert!(tokens[0].revoked_at.is_some());
-    assert!(s.list_api_tokens(bob.id).await.unwrap().is_empty());
-}
-
 /// A `debug.noop` job of `owner`, due at `run_at`, one attempt, no inputs.
 fn noop(owner: forklift_domain::UserId, run_at: i64) -> NewJob {
     NewJob {
@@ -476,7 +449,7 @@ fn noop(owner: forklift_domain::UserId, run_at: i64) -> NewJob {
 }
 
 /// A queued job of `owner` recorded at `at` (its `updated_at`).
-async fn job_at(s: &Store, owner: forklift_domain::UserId, at: i64) -> forklift_domain::Job {
+async fn job_at(s: &Record, owner: forklift_domain::UserId, at: i64) -> forklift_domain::Job {
     s.insert_job(&noop(owner, at), at).await.unwrap().0
 }
 
@@ -693,75 +666,6 @@ async fn concurrent_inserts_and_claims_each_land_exactly_once(db: Db) {
     assert_eq!(counts, [(JobState::Running, 200)]);
 }
 
-/// Writes that break a constraint, sent at the same time as many that do not: the
-/// failing ones report their own error and leave nothing behind; the rest all land.
-async fn failing_writes_among_concurrent_ones_fail_alone(db: Db) {
-    let (s, _d) = store(db).await;
-    for i in 0..50 {
-        s.create_user(&format!("taken-{i}@x"), Role::User)
-            .await
-            .unwrap();
-    }
-    let nobody = forklift_domain::UserId::new();
-    let tasks: Vec<_> = (0..200)
-        .map(|i| {
-            let s = s.clone();
-            tokio::spawn(async move {
-                match i % 4 {
-                    // A fresh account: lands.
-                    0 | 1 => s
-                        .create_user(&format!("new-{i}@x"), Role::User)
-                        .await
-                        .map(|_| ()),
-                    // An email that is taken: a unique violation.
-                    2 => s
-                        .create_user(&format!("taken-{}@x", i / 4), Role::User)
-                        .await
-                        .map(|_| ()),
-                    // A token for an account that does not exist: a foreign-key violation.
-                    _ => s
-                        .create_api_token(nobody, "t", &format!("hash-{i}"))
-                        .await
-                        .map(|_| ()),
-                }
-                .map_err(|e| e.to_string())
-            })
-        })
-        .collect();
-    let mut results = Vec::new();
-    for t in tasks {
-        results.push(t.await.unwrap());
-    }
-    for (i, r) in results.iter().enumerate() {
-        match i % 4 {
-            0 | 1 => assert!(r.is_ok(), "write {i}: {r:?}"),
-            2 => assert!(
-                r.as_ref()
-                    .is_err_and(|e| e.contains("unique") || e.contains("UNIQUE")),
-                "write {i}: {r:?}"
-            ),
-            _ => assert!(
-                r.as_ref()
-                    .is_err_and(|e| e.contains("foreign key") || e.contains("FOREIGN KEY")),
-                "write {i}: {r:?}"
-            ),
-        }
-    }
-    assert_eq!(s.count_users().await.unwrap(), 50 + 100);
-    for i in (0..200).filter(|i| i % 4 < 2) {
-        let (user, _) = s.credentials(&format!("new-{i}@x")).await.unwrap().unwrap();
-        assert_eq!(user.email, format!("new-{i}@x"));
-    }
-    for i in (0..200).filter(|i| i % 4 == 3) {
-        assert!(
-            s.user_by_token_hash(&format!("hash-{i}"))
-                .await
-                .unwrap()
-                .is_none()
-        );
-    }
-}
-
 /// Every answered write is visible to the very next read, from many tasks at once.
 async fn a_read_right_after_a_write_sees_it(db: Db) {
     let (s, _d) = store(db).await;
@@ -818,27 +722,4 @@ async fn a_read_right_after_a_write_sees_it(db: Db) {
     for t in tasks {
         t.await.unwrap();
     }
-}
-
-async fn a_closed_store_refuses_queries_and_a_reopened_one_keeps_its_data(db: Db) {
-    let (url, _d) = url(db);
-    let s = Store::open(&url).await.unwrap();
-    let user = s.create_user("kept@x", Role::User).await.unwrap();
-    s.ping().await.unwrap();
-    let clone = s.clone();
-    s.close().await;
-    assert!(
-        clone.get_user(user.id).await.is_err(),
-        "closed for every clone"
-    );
-    assert!(clone.create_user("late@x", Role::User).await.is_err());
-
-    // Opening again runs the migrations again: they are all recorded as applied.
-    let s = Store::open(&url).await.unwrap();
-    assert_eq!(
-        s.get_user(user.id).await.unwrap().map(|u| u.email),
-        Some("kept@x".into())
-    );
-    assert_eq!(s.count_users().await.unwrap(), 1);
-    s.close().await;
 }

@@ -39,7 +39,7 @@ async fn run() -> anyhow::Result<()> {
     // Before anything announces readiness: a SIGTERM from now on shuts down cleanly.
     let shutdown = forklift_host::shutdown_signal();
     if cfg.migrate_only {
-        forklift_store::Store::open(&cfg.common.database_url())
+        forklift_db::Db::open(&cfg.common.database_url())
             .await
             .context("FORKLIFT_DATABASE_URL: cannot open the database")?
             .close()
@@ -77,7 +77,7 @@ async fn run() -> anyhow::Result<()> {
         "  HTTP:  http://{}  (/healthz, /readyz, /metrics)",
         http.local_addr()?
     );
-    if roles.api && host.store().count_users().await? == 0 {
+    if roles.api && host.accounts().count_users().await? == 0 {
         println!(
             "  No accounts yet: create the first admin with \
              `forklift-jobs admin create-user --email YOU --admin`"
@@ -90,7 +90,7 @@ async fn run() -> anyhow::Result<()> {
 /// them), explanations to standard error.
 async fn admin(cfg: &JobsConfig, command: &AdminCommand) -> anyhow::Result<()> {
     use forklift_host::accounts;
-    let store = forklift_store::Store::open(&cfg.common.database_url())
+    let accounts = forklift_accounts::Accounts::open(&cfg.common.database_url())
         .await
         .context("FORKLIFT_DATABASE_URL: cannot open the database")?;
     let result = match command {
@@ -108,7 +108,7 @@ async fn admin(cfg: &JobsConfig, command: &AdminCommand) -> anyhow::Result<()> {
             } else {
                 None
             };
-            match accounts::create_user(&store, email, *admin, password.as_deref()).await? {
+            match accounts::create_user(&accounts, email, *admin, password.as_deref()).await? {
                 None => Err(anyhow::anyhow!("an account {email:?} exists already")),
                 Some(created) => {
                     let role = if *admin { "admin" } else { "user" };
@@ -122,12 +122,12 @@ async fn admin(cfg: &JobsConfig, command: &AdminCommand) -> anyhow::Result<()> {
             }
         }
         AdminCommand::CreateToken { email, name } => {
-            let token = accounts::create_token(&store, email, name).await?;
+            let token = accounts::create_token(&accounts, email, name).await?;
             eprintln!("API token for {email} (shown once; send it as `authorization: Bearer …`):");
             println!("{token}");
             Ok(())
         }
     };
-    store.close().await;
+    accounts.close().await;
     result
 }

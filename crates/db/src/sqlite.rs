@@ -10,8 +10,8 @@
 //!   Nobody hears of a write before its transaction commits; if the commit fails,
 //!   every write in it answers the error.
 
-use crate::db::{Arg, Conn, Map, Query, Row};
-use crate::{Result, StoreError};
+use crate::query::{Arg, Conn, Map, Query, Row};
+use crate::{DbError, Result};
 use rusqlite::config::DbConfig;
 use rusqlite::{CachedStatement, Connection, OpenFlags, ffi};
 use std::future::Future;
@@ -31,7 +31,7 @@ const READERS: usize = 4;
 /// them waits for its answer.
 const MAX_BATCH: usize = 256;
 
-/// Another process (a second store on the same file) may hold the write lock for a
+/// Another process (a second handle on the same file) may hold the write lock for a
 /// while: wait rather than fail.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -102,7 +102,7 @@ impl Sqlite {
         for o in opened {
             // If one fails, dropping `sqlite` ends the threads that did open.
             o.await
-                .map_err(|_| StoreError::Db(sqlx::Error::WorkerCrashed))??;
+                .map_err(|_| DbError::Db(sqlx::Error::WorkerCrashed))??;
         }
         Ok(sqlite)
     }
@@ -146,7 +146,7 @@ impl Sqlite {
         // A closed reply channel means the thread dropped the job: it panicked.
         answer
             .await
-            .map_err(|_| StoreError::Db(sqlx::Error::WorkerCrashed))?
+            .map_err(|_| DbError::Db(sqlx::Error::WorkerCrashed))?
     }
 
     /// Stops taking queries, lets the threads finish what is queued, and waits until
@@ -163,9 +163,9 @@ impl Sqlite {
     }
 }
 
-/// What a query on a closed store answers (as a closed sqlx pool did).
-fn closed() -> StoreError {
-    StoreError::Db(sqlx::Error::PoolClosed)
+/// What a query on a closed handle answers (as a closed sqlx pool did).
+fn closed() -> DbError {
+    DbError::Db(sqlx::Error::PoolClosed)
 }
 
 /// Starts a thread owning a new connection to `path`; the answer says whether the
@@ -189,7 +189,7 @@ fn spawn(
                 let _ = opened.send(Err(e.into()));
             }
         })
-        .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+        .map_err(|e| DbError::Db(sqlx::Error::Io(e)))?;
     Ok(answer)
 }
 
@@ -206,7 +206,7 @@ fn connect(path: &Path, side: Side) -> rusqlite::Result<Connection> {
     if let Side::Read = side {
         c.execute_batch("PRAGMA query_only = ON;")?;
     }
-    // Every statement the store runs, and the list variants in use, stay prepared.
+    // Every statement the record and the accounts run, and the list variants in use, stay prepared.
     c.set_prepared_statement_cache_capacity(128);
     // Plans never depend on bound values: without this SQLite re-prepares a statement
     // whenever a value it peeked at while planning (`LIMIT $n`, for one) is bound
@@ -257,7 +257,7 @@ where
             (_, Some(e)) => Err(again(e).into()),
             (Some(Ok(v)), None) => Ok(v),
             // It panicked (and was rolled back) in a transaction that committed.
-            (None, None) => Err(StoreError::Db(sqlx::Error::WorkerCrashed)),
+            (None, None) => Err(DbError::Db(sqlx::Error::WorkerCrashed)),
         };
         let _ = self.reply.send(answer);
     }
@@ -441,7 +441,7 @@ fn conversion(
     i: usize,
     v: rusqlite::types::ValueRef<'_>,
     e: rusqlite::types::FromSqlError,
-) -> StoreError {
+) -> DbError {
     rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), Box::new(e)).into()
 }
 
@@ -450,7 +450,7 @@ mod tests {
     //! The writer's group commit, driven batch by batch on a scratch table.
 
     use super::*;
-    use crate::db::q;
+    use crate::q;
 
     fn scratch() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
@@ -528,7 +528,7 @@ mod tests {
 
         let missing = ready(Local(&c).one(q!("SELECT $2", 1), |r| r.int(0)));
         assert!(
-            matches!(missing, Err(StoreError::Sqlite(rusqlite::Error::InvalidParameterName(n))) if n == "$2")
+            matches!(missing, Err(DbError::Sqlite(rusqlite::Error::InvalidParameterName(n))) if n == "$2")
         );
     }
 

@@ -2,7 +2,7 @@
 //! arguments bound and rows read as sqlx hands them out.
 
 use crate::Result;
-use crate::db::{Arg, Conn, Map, Query, Row};
+use crate::query::{Arg, Conn, Map, Query, Row};
 use sqlx::postgres::{PgArguments, PgConnection, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, Row as _};
 use std::time::Duration;

@@ -1,10 +1,10 @@
-//! Accounts and API tokens.
+//! Users, their passwords, sessions and API tokens.
 
-use crate::db::{Cols, Conn, Row, q};
-use crate::{Result, Store};
+use crate::{Accounts, Result};
+use forklift_db::{Cols, Conn, Row, q};
 use forklift_domain::{Role, User, UserId, now_ms};
 
-impl Store {
+impl Accounts {
     /// Creates an account.
     pub async fn create_user(&self, email: &str, role: Role) -> Result<User> {
         let id = UserId::new();
@@ -26,7 +26,7 @@ impl Store {
     /// How many accounts exist (to bootstrap the first one).
     pub async fn count_users(&self) -> Result<i64> {
         let q = q!("SELECT COUNT(*) FROM users");
-        self.db.read().one(q, |r| r.int(0)).await
+        Ok(self.db.read().one(q, |r| r.int(0)).await?)
     }
 
     /// Stores a new API token by its hash (the token itself is never stored); returns
@@ -58,7 +58,7 @@ impl Store {
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
             token_hash,
         );
-        self.db.read().optional(q, user_from_row).await
+        Ok(self.db.read().optional(q, user_from_row).await?)
     }
 
     /// An account by id.
@@ -67,12 +67,12 @@ impl Store {
             "SELECT id, email, role FROM users WHERE id = $1",
             id.to_string()
         );
-        self.db.read().optional(q, user_from_row).await
+        Ok(self.db.read().optional(q, user_from_row).await?)
     }
 }
 
 /// Reads `id, email, role`.
-fn user_from_row(r: &dyn Row) -> Result<User> {
+fn user_from_row(r: &dyn Row) -> forklift_db::Result<User> {
     let mut c = Cols::new(r);
     Ok(User {
         id: c.parse()?,
@@ -94,7 +94,7 @@ pub struct ApiToken {
     pub revoked_at: Option<i64>,
 }
 
-impl Store {
+impl Accounts {
     /// Creates an account that signs in with a password. Emails are compared
     /// case-insensitively (stored lower-case); `None` when the email is taken.
     pub async fn create_account(
@@ -135,12 +135,13 @@ impl Store {
             "SELECT id, email, role, password_hash FROM users WHERE email = $1",
             email.trim().to_lowercase(),
         );
-        self.db
+        Ok(self
+            .db
             .read()
             .optional(q, |r| {
                 Ok((user_from_row(r)?, r.opt_str(3)?.map(str::to_owned)))
             })
-            .await
+            .await?)
     }
 
     /// Records a session by the hash of its id.
@@ -164,7 +165,7 @@ impl Store {
             id_hash,
             now_ms(),
         );
-        self.db.read().optional(q, user_from_row).await
+        Ok(self.db.read().optional(q, user_from_row).await?)
     }
 
     /// Ends a session (sign-out): its cookie authenticates nothing from now on.
@@ -177,7 +178,7 @@ impl Store {
     /// Removes expired sessions; returns how many.
     pub async fn delete_expired_sessions(&self) -> Result<u64> {
         let q = q!("DELETE FROM sessions WHERE expires_at <= $1", now_ms());
-        self.db.write().execute(q).await
+        Ok(self.db.write().execute(q).await?)
     }
 
     /// A user's API tokens, newest first.
@@ -187,7 +188,8 @@ impl Store {
              WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
             user.to_string(),
         );
-        self.db
+        Ok(self
+            .db
             .read()
             .all(q, |r| {
                 let mut c = Cols::new(r);
@@ -198,7 +200,7 @@ impl Store {
                     revoked_at: c.opt_int()?,
                 })
             })
-            .await
+            .await?)
     }
 
     /// Revokes one of a user's tokens; false if they have no such unrevoked token.

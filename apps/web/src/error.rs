@@ -78,8 +78,8 @@ impl From<Status> for PageError {
     }
 }
 
-impl From<forklift_store::StoreError> for PageError {
-    fn from(e: forklift_store::StoreError) -> Self {
+impl From<forklift_accounts::AccountsError> for PageError {
+    fn from(e: forklift_accounts::AccountsError) -> Self {
         Self::Internal(e.to_string())
     }
 }
@@ -282,8 +282,8 @@ impl From<Status> for ApiFailure {
     }
 }
 
-impl From<forklift_store::StoreError> for ApiFailure {
-    fn from(e: forklift_store::StoreError) -> Self {
+impl From<forklift_accounts::AccountsError> for ApiFailure {
+    fn from(e: forklift_accounts::AccountsError) -> Self {
         Self::internal(e.to_string())
     }
 }

@@ -45,7 +45,7 @@ async fn metrics_text(State(web): State<Web>) -> impl IntoResponse {
 
 /// Ready when the database answers and the jobs service reports itself serving.
 async fn readyz(State(web): State<Web>) -> (StatusCode, &'static str) {
-    if let Err(e) = web.store().ping().await {
+    if let Err(e) = web.accounts().ping().await {
         tracing::warn!(error = %e, "not ready: database: {e}");
         return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n");
     }

@@ -33,9 +33,9 @@ mod upload;
 pub use api::ApiDoc;
 
 use anyhow::Context;
+use forklift_accounts::Accounts;
 use forklift_config::WebConfig;
 use forklift_host::{JobsHost, Listeners, Roles};
-use forklift_store::Store;
 use state::{Web, WebParts};
 use std::future::Future;
 use std::path::PathBuf;
@@ -56,9 +56,9 @@ enum Mode {
 }
 
 impl App {
-    /// Accounts, sessions and tokens (in unified mode also every job and file).
-    pub fn store(&self) -> &Store {
-        self.web.store()
+    /// Accounts, sessions and tokens.
+    pub fn accounts(&self) -> &Accounts {
+        self.web.accounts()
     }
 
     /// Turns true once the workers run (unified); always true extracted, where this
@@ -82,12 +82,12 @@ impl App {
 /// The web app's parts.
 fn web_parts(
     cfg: &WebConfig,
-    store: Store,
+    accounts: Accounts,
     backend: backend::Backend,
     metrics: Arc<forklift_engine::Metrics>,
 ) -> WebParts {
     WebParts {
-        store,
+        accounts,
         backend,
         metrics,
         max_upload_bytes: cfg.common.max_upload_mb * 1024 * 1024,
@@ -115,13 +115,13 @@ pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
                 .with_context(|| format!("FORKLIFT_JOBS_URL: {url:?} is not a URL"))?
                 .connect_timeout(std::time::Duration::from_secs(2))
                 .connect_lazy();
-            let store = Store::open(&cfg.common.database_url()).await.context(
+            let accounts = Accounts::open(&cfg.common.database_url()).await.context(
                 "FORKLIFT_DATABASE_URL: cannot open the database (accounts and sessions)",
             )?;
             let backend = backend::Backend::new(forklift_host::channel_transport(channel), &token)?;
             let metrics = Arc::new(forklift_engine::Metrics::default());
             Ok(App {
-                web: Web::new(web_parts(cfg, store, backend, metrics)),
+                web: Web::new(web_parts(cfg, accounts, backend, metrics)),
                 mode: Mode::Extracted,
             })
         }
@@ -133,13 +133,13 @@ pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
                 .service_token
                 .clone()
                 .filter(|t| !t.is_empty())
-                .unwrap_or_else(forklift_engine::auth::random_secret);
+                .unwrap_or_else(forklift_accounts::random_secret);
             common.service_token = Some(token.clone());
             let host = JobsHost::build(&common, true).await?;
             let backend = backend::Backend::new(host.local_grpc().await, &token)?;
             let web = Web::new(web_parts(
                 cfg,
-                host.store().clone(),
+                host.accounts().clone(),
                 backend,
                 host.engine().metrics().clone(),
             ));
@@ -152,12 +152,12 @@ pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
 }
 
 /// Deletes expired sessions now and then, for as long as the app serves.
-fn sweep_sessions(store: Store) -> tokio::task::JoinHandle<()> {
+fn sweep_sessions(accounts: Accounts) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             every.tick().await;
-            match store.delete_expired_sessions().await {
+            match accounts.delete_expired_sessions().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("deleted {n} expired sessions"),
                 Err(e) => tracing::warn!(error = %e, "deleting expired sessions failed: {e}"),
@@ -175,7 +175,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let routes = routes::router(app.web.clone());
-    let sweeper = sweep_sessions(app.web.store().clone());
+    let sweeper = sweep_sessions(app.web.accounts().clone());
     let served = match app.mode {
         Mode::Unified(host) => {
             let roles = Roles {

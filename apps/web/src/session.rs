@@ -10,8 +10,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use forklift_accounts::{constant_time_eq, hash_token, random_secret};
 use forklift_domain::{Role, User};
-use forklift_engine::auth::{constant_time_eq, hash_token, random_secret};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -116,7 +116,7 @@ where
         let web = Web::from_ref(state);
         let user = match cookie(&parts.headers, SESSION_COOKIE) {
             Some(id) if !id.is_empty() => web
-                .store()
+                .accounts()
                 .session_user(&hash_token(id))
                 .await
                 .map_err(|e| PageError::internal(e.to_string()))?,
@@ -197,7 +197,7 @@ where
             })
             .map(str::trim)
             .ok_or_else(ApiFailure::unauthenticated)?;
-        web.store()
+        web.accounts()
             .user_by_token_hash(&hash_token(token))
             .await
             .map_err(|e| ApiFailure::internal(e.to_string()))?

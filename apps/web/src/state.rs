@@ -3,8 +3,8 @@
 use crate::backend::Backend;
 use crate::kinds::{Catalog, Kinds};
 use crate::ratelimit::RateLimiter;
+use forklift_accounts::Accounts;
 use forklift_engine::Metrics;
-use forklift_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 pub struct Web(Arc<Inner>);
 
 struct Inner {
-    store: Store,
+    accounts: Accounts,
     backend: Backend,
     kinds: Catalog,
     metrics: Arc<Metrics>,
@@ -31,7 +31,7 @@ struct Inner {
 /// What [`Web::new`] needs.
 pub struct WebParts {
     /// Accounts, sessions and API tokens.
-    pub store: Store,
+    pub accounts: Accounts,
     /// The jobs service.
     pub backend: Backend,
     /// Request metrics.
@@ -52,7 +52,7 @@ impl Web {
     /// Assembles the state.
     pub fn new(p: WebParts) -> Self {
         Self(Arc::new(Inner {
-            store: p.store,
+            accounts: p.accounts,
             backend: p.backend,
             kinds: Catalog::default(),
             metrics: p.metrics,
@@ -68,8 +68,8 @@ impl Web {
     }
 
     /// Accounts, sessions and API tokens.
-    pub fn store(&self) -> &Store {
-        &self.0.store
+    pub fn accounts(&self) -> &Accounts {
+        &self.0.accounts
     }
 
     /// The jobs service.

@@ -11,8 +11,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use forklift_domain::{Role, User, now_ms};
-// Password and token helpers, in one place to repoint when accounts move to their own crate.
-use forklift_engine::auth::{hash_password, hash_token, verify_password};
+use forklift_accounts::{hash_password, hash_token, verify_password};
 use serde::Deserialize;
 
 /// `/signin`, `/signup`, `/signout`.
@@ -106,7 +105,7 @@ pub struct Credentials {
 async fn start_session(web: &Web, user: &User, next: &str) -> Result<Response, PageError> {
     let (id, hash) = new_session_id();
     let ttl = SESSION_DAYS * 86_400;
-    web.store()
+    web.accounts()
         .create_session(&hash, user.id, now_ms() + ttl * 1000)
         .await?;
     let mut res = see_other(next);
@@ -151,7 +150,7 @@ pub async fn signup(
         .await?
         .map_err(PageError::internal)?;
     match web
-        .store()
+        .accounts()
         .create_account(&email, &hash, Role::User)
         .await?
     {
@@ -209,7 +208,7 @@ pub async fn signin(
         );
         return Ok(res);
     }
-    let found = web.store().credentials(&email).await?;
+    let found = web.accounts().credentials(&email).await?;
     // Verify against a fixed hash when the account does not exist, so that timing does
     // not tell which emails have accounts.
     let hash = match &found {
@@ -256,7 +255,7 @@ pub async fn signout(
 ) -> Result<Response, PageError> {
     check_csrf(&csrf, &f.csrf)?;
     if let Some(id) = crate::session::cookie(&headers, SESSION_COOKIE) {
-        web.store().delete_session(&hash_token(id)).await?;
+        web.accounts().delete_session(&hash_token(id)).await?;
     }
     let mut res = see_other("/");
     res.headers_mut().append(

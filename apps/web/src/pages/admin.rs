@@ -210,7 +210,7 @@ pub async fn load(
             continue;
         }
         if let Some(u) = match id.parse() {
-            Ok(uid) => web.store().get_user(uid).await?,
+            Ok(uid) => web.accounts().get_user(uid).await?,
             Err(_) => None,
         } {
             owners.insert(id, u.email);

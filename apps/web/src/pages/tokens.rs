@@ -11,8 +11,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use forklift_domain::User;
-// Token helpers, in one place to repoint when accounts move to their own crate.
-use forklift_engine::auth::new_token;
+use forklift_accounts::new_token;
 use serde::Deserialize;
 
 /// `/tokens` and revoking one.
@@ -26,7 +25,7 @@ pub fn router() -> Router<Web> {
 #[template(path = "tokens.html")]
 struct TokensPage {
     page: Chrome,
-    tokens: Vec<forklift_store::ApiToken>,
+    tokens: Vec<forklift_accounts::ApiToken>,
     created: String,
     created_name: String,
     error: String,
@@ -40,7 +39,7 @@ async fn tokens_page_with(
     error: &str,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let tokens = web.store().list_api_tokens(user.id).await?;
+    let tokens = web.accounts().list_api_tokens(user.id).await?;
     let mut res = render(&TokensPage {
         page: Chrome::new("API tokens", "tokens", Some(user), csrf),
         tokens,
@@ -55,7 +54,7 @@ async fn tokens_page_with(
 }
 
 /// When a token was created (RFC 3339).
-pub fn created(t: &forklift_store::ApiToken) -> String {
+pub fn created(t: &forklift_accounts::ApiToken) -> String {
     crate::model::rfc3339(t.created_at)
 }
 
@@ -99,7 +98,7 @@ pub async fn tokens_create(
         .await;
     }
     let (token, hash) = new_token();
-    web.store().create_api_token(user.id, name, &hash).await?;
+    web.accounts().create_api_token(user.id, name, &hash).await?;
     tokens_page_with(
         &web,
         &user,
@@ -120,7 +119,7 @@ pub async fn tokens_revoke(
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
     check_csrf(&csrf, &f.csrf)?;
-    if !web.store().revoke_api_token(user.id, &id).await? {
+    if !web.accounts().revoke_api_token(user.id, &id).await? {
         return Err(PageError::NotFound);
     }
     Ok(see_other("/tokens"))

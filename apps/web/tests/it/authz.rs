@@ -24,13 +24,13 @@ async fn other_users_get_404_non_admins_403_and_anonymous_callers_sign_in_or_401
     let ann_grpc = Client::connect(app.grpc_addr, Some(&ann_token)).await;
     let output = ann_grpc.get(&job).await.unwrap().outputs[0].file_id.clone();
     let ann_user = app
-        .store
+        .accounts
         .credentials("ann@example.com")
         .await
         .unwrap()
         .unwrap()
         .0;
-    let ann_token_id = app.store.list_api_tokens(ann_user.id).await.unwrap()[0]
+    let ann_token_id = app.accounts.list_api_tokens(ann_user.id).await.unwrap()[0]
         .id
         .clone();
 

@@ -194,13 +194,13 @@ async fn with_javascript_progress_is_live_and_the_result_downloads() {
         .await
         .unwrap();
     let (user, _) = app
-        .store
+        .accounts
         .credentials("js@example.com")
         .await
         .unwrap()
         .expect("the account");
-    let (token, hash) = forklift_engine::auth::new_token();
-    app.store
+    let (token, hash) = forklift_accounts::new_token();
+    app.accounts
         .create_api_token(user.id, "elsewhere", &hash)
         .await
         .unwrap();

@@ -20,8 +20,8 @@ async fn health_and_readiness_answer() {
     // The suite really runs the topology it says it does.
     let backend = app.store.backend();
     match mode() {
-        Mode::Unified => assert_eq!(backend, forklift_store::Backend::Sqlite),
-        Mode::Extracted => assert_eq!(backend, forklift_store::Backend::Postgres),
+        Mode::Unified => assert_eq!(backend, forklift_db::Backend::Sqlite),
+        Mode::Extracted => assert_eq!(backend, forklift_db::Backend::Postgres),
     }
     app.stop().await;
 }

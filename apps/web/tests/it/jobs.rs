@@ -394,8 +394,8 @@ async fn service_credentials_act_for_the_named_user_only() {
         .submit(submit(flaky_params(0), &[]))
         .await
         .unwrap();
-    let (user, _) = forklift_engine::auth::create_user_with_token(
-        &app.store,
+    let (user, _) = forklift_accounts::create_user_with_token(
+        &app.accounts,
         "svc@example.com",
         forklift_domain::Role::User,
         "t",

@@ -57,14 +57,14 @@ async fn operators_create_users_and_tokens_with_commands() {
     .await
     .unwrap();
     assert!(password.len() >= 16, "a generated password: {password:?}");
-    let store = forklift_store::Store::open(&database).await.unwrap();
-    let (user, hash) = store
+    let accounts = forklift_accounts::Accounts::open(&database).await.unwrap();
+    let (user, hash) = accounts
         .credentials("ops@example.com")
         .await
         .unwrap()
         .expect("the account exists");
     assert_eq!(user.role, forklift_domain::Role::Admin);
-    assert!(forklift_engine::auth::verify_password(
+    assert!(forklift_accounts::verify_password(
         &password,
         &hash.unwrap()
     ));
@@ -92,9 +92,13 @@ async fn operators_create_users_and_tokens_with_commands() {
     .await
     .unwrap();
     assert_eq!(out, "");
-    let (ann, hash) = store.credentials("ann@example.com").await.unwrap().unwrap();
+    let (ann, hash) = accounts
+        .credentials("ann@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ann.role, forklift_domain::Role::User);
-    assert!(forklift_engine::auth::verify_password(
+    assert!(forklift_accounts::verify_password(
         "correct horse battery",
         &hash.unwrap()
     ));
@@ -115,8 +119,8 @@ async fn operators_create_users_and_tokens_with_commands() {
     let token = admin_command(&common, &["create-token", "--email", "ops@example.com"])
         .await
         .unwrap();
-    let owner = store
-        .user_by_token_hash(&forklift_engine::auth::hash_token(&token))
+    let owner = accounts
+        .user_by_token_hash(&forklift_accounts::hash_token(&token))
         .await
         .unwrap()
         .expect("the printed token is stored by its hash");
@@ -125,7 +129,7 @@ async fn operators_create_users_and_tokens_with_commands() {
         .await
         .unwrap_err();
     assert!(err.contains("no account"), "{err}");
-    store.close().await;
+    accounts.close().await;
     dirs.assert_no_files();
 }
 

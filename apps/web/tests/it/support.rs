@@ -235,7 +235,10 @@ pub struct TestApp {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub client: Client,
+    /// The job record (for checks the API does not offer).
     pub store: forklift_store::Store,
+    /// Users, sessions and API tokens.
+    pub accounts: forklift_accounts::Accounts,
     /// The web password of `admin@localhost`.
     pub admin_password: String,
     _dir: tempfile::TempDir,
@@ -578,7 +581,11 @@ impl TestApp {
         args.extend(common);
         let cfg: forklift_config::WebConfig = forklift_config::parse_from(args).expect("config");
         let app = forklift_web::build(&cfg).await.expect("build app");
-        let store = app.store().clone();
+        let accounts = app.accounts().clone();
+        // The app holds no handle on the record; the suite opens one on the same file.
+        let store = forklift_store::Store::open(&cfg.common.database_url())
+            .await
+            .unwrap();
         let token = std::fs::read_to_string(app.admin_token_file().expect("first start")).unwrap();
         let admin_password = std::fs::read_to_string(dir.path().join("admin-password"))
             .unwrap()
@@ -602,6 +609,7 @@ impl TestApp {
             http_addr,
             client,
             store,
+            accounts,
             admin_password,
             _dir: dir,
             running: Running::InProcess { stop: tx, task },
@@ -678,7 +686,9 @@ impl TestApp {
         )
         .await;
         let http_addr = web.addr("Web:");
-        let store = forklift_store::Store::open(&database).await.unwrap();
+        let db = forklift_db::Db::open(&database).await.unwrap();
+        let store = forklift_store::Store::new(db.clone());
+        let accounts = forklift_accounts::Accounts::new(db);
         // The first admin, made as an operator makes one.
         let (admin_password, token) = create_admin(&common, "admin@localhost").await;
         let client = Client::connect(grpc_addr, Some(&token)).await;
@@ -687,6 +697,7 @@ impl TestApp {
             http_addr,
             client,
             store,
+            accounts,
             admin_password,
             _dir: dir,
             running: Running::Processes {
@@ -723,8 +734,8 @@ impl TestApp {
 
     /// A client for a new, separate user.
     pub async fn new_user(&self, email: &str) -> Client {
-        let (_, token) = forklift_engine::auth::create_user_with_token(
-            &self.store,
+        let (_, token) = forklift_accounts::create_user_with_token(
+            &self.accounts,
             email,
             forklift_domain::Role::User,
             "test",

@@ -194,11 +194,15 @@ async fn the_dev_overlay_runs_every_kind_of_job_through_both_apis() {
 
     // A user with an API token, made in the accounts tables as an admin would.
     let web = pods.iter().find(|p| p.workload == "forklift-web").unwrap();
-    let store = forklift_store::Store::open(&web.env["FORKLIFT_DATABASE_URL"])
+    let db = forklift_db::Db::open(&web.env["FORKLIFT_DATABASE_URL"])
         .await
         .expect("open the database with the web app's URL");
-    let (_, token) = forklift_engine::auth::create_user_with_token(
-        &store,
+    let (store, accounts) = (
+        forklift_store::Store::new(db.clone()),
+        forklift_accounts::Accounts::new(db),
+    );
+    let (_, token) = forklift_accounts::create_user_with_token(
+        &accounts,
         "manifests@example.com",
         forklift_domain::Role::User,
         "manifests",

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use forklift_domain::{Role, User, now_ms};
 use forklift_accounts::{hash_password, hash_token, verify_password};
+use forklift_domain::{Role, User, now_ms};
 use serde::Deserialize;
 
 /// `/signin`, `/signup`, `/signout`.

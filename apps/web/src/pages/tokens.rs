@@ -10,8 +10,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use forklift_domain::User;
 use forklift_accounts::new_token;
+use forklift_domain::User;
 use serde::Deserialize;
 
 /// `/tokens` and revoking one.
@@ -98,7 +98,9 @@ pub async fn tokens_create(
         .await;
     }
     let (token, hash) = new_token();
-    web.accounts().create_api_token(user.id, name, &hash).await?;
+    web.accounts()
+        .create_api_token(user.id, name, &hash)
+        .await?;
     tokens_page_with(
         &web,
         &user,

@@ -48,10 +48,12 @@ check:
 fmt:
     cargo fmt --all
 
-# Formatting and clippy with warnings as errors.
+# Formatting and clippy with warnings as errors (also the web app built extracted-only), and that this build links no job code.
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy -p forklift-web --no-default-features -- -D warnings
+    scripts/check-web-deps.sh
 
 # Unit, store and end-to-end tests; the end-to-end suite runs unified (one process).
 test-rust *args:

@@ -6,12 +6,12 @@
 
 use bytes::Bytes;
 use forklift_domain::User;
-use forklift_host::GrpcTransport;
 use forklift_rpc::v1 as pb;
 use forklift_rpc::v1::admin_client::AdminClient;
 use forklift_rpc::v1::files_client::FilesClient;
 use forklift_rpc::v1::jobs_client::JobsClient;
 use forklift_rpc::{ACTING_ROLE_HEADER, ACTING_USER_HEADER, SERVICE_TOKEN_HEADER};
+use forklift_serve::GrpcTransport;
 use futures::{Stream, StreamExt};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Status};

@@ -91,14 +91,14 @@ pub async fn user_events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok())
-        .map(forklift_engine::timestamp);
+        .map(forklift_rpc::time::timestamp);
     let stream = web.backend().watch_all(&user, since).await?;
     let kinds = web.kinds().await?;
     let events = stream
         .take_while(|r| futures::future::ready(r.is_ok()))
         .filter_map(move |r| {
             let ev = r.ok().map(|j| {
-                let at = j.update_time.as_ref().map_or(0, forklift_engine::millis);
+                let at = j.update_time.as_ref().map_or(0, forklift_rpc::time::millis);
                 job_event(&Job::from_proto(j, &kinds), at.to_string())
             });
             futures::future::ready(ev)

@@ -19,7 +19,7 @@ pub fn extracted_router(web: &Web) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .layer(forklift_host::MetricsLayer::new(
+        .layer(forklift_serve::MetricsLayer::new(
             web.metrics().clone(),
             "http",
         ))

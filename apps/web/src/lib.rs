@@ -35,6 +35,7 @@ pub use api::ApiDoc;
 use anyhow::Context;
 use forklift_accounts::Accounts;
 use forklift_config::WebConfig;
+#[cfg(feature = "unified")]
 use forklift_host::{JobsHost, Listeners, Roles};
 use state::{Web, WebParts};
 use std::future::Future;
@@ -50,6 +51,7 @@ pub struct App {
 
 enum Mode {
     /// Hosting the jobs service in this process.
+    #[cfg(feature = "unified")]
     Unified(Box<JobsHost>),
     /// Calling a separate jobs service.
     Extracted,
@@ -65,6 +67,7 @@ impl App {
     /// process runs none.
     pub fn workers_started(&self) -> tokio::sync::watch::Receiver<bool> {
         match &self.mode {
+            #[cfg(feature = "unified")]
             Mode::Unified(host) => host.workers_started(),
             Mode::Extracted => tokio::sync::watch::channel(true).1,
         }
@@ -73,6 +76,7 @@ impl App {
     /// Where the first admin's API token was written, if this start created it.
     pub fn admin_token_file(&self) -> Option<&PathBuf> {
         match &self.mode {
+            #[cfg(feature = "unified")]
             Mode::Unified(host) => host.admin_token_file(),
             Mode::Extracted => None,
         }
@@ -84,7 +88,7 @@ fn web_parts(
     cfg: &WebConfig,
     accounts: Accounts,
     backend: backend::Backend,
-    metrics: Arc<forklift_engine::Metrics>,
+    metrics: Arc<forklift_serve::Metrics>,
 ) -> WebParts {
     WebParts {
         accounts,
@@ -118,37 +122,53 @@ pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
             let accounts = Accounts::open(&cfg.common.database_url()).await.context(
                 "FORKLIFT_DATABASE_URL: cannot open the database (accounts and sessions)",
             )?;
-            let backend = backend::Backend::new(forklift_host::channel_transport(channel), &token)?;
-            let metrics = Arc::new(forklift_engine::Metrics::default());
+            let backend =
+                backend::Backend::new(forklift_serve::channel_transport(channel), &token)?;
+            let metrics = Arc::new(forklift_serve::Metrics::default());
             Ok(App {
                 web: Web::new(web_parts(cfg, accounts, backend, metrics)),
                 mode: Mode::Extracted,
             })
         }
-        None => {
-            let mut common = cfg.common.clone();
-            // In one process the web app and the API share a secret nobody else knows,
-            // unless one was configured (e.g. for other trusted services).
-            let token = common
-                .service_token
-                .clone()
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(forklift_accounts::random_secret);
-            common.service_token = Some(token.clone());
-            let host = JobsHost::build(&common, true).await?;
-            let backend = backend::Backend::new(host.local_grpc().await, &token)?;
-            let web = Web::new(web_parts(
-                cfg,
-                host.accounts().clone(),
-                backend,
-                host.engine().metrics().clone(),
-            ));
-            Ok(App {
-                web,
-                mode: Mode::Unified(Box::new(host)),
-            })
-        }
+        None => unified(cfg).await,
     }
+}
+
+/// Hosts the jobs service in this process (no `FORKLIFT_JOBS_URL`): the web app calls
+/// this process's own gRPC services directly.
+#[cfg(feature = "unified")]
+async fn unified(cfg: &WebConfig) -> anyhow::Result<App> {
+    let mut common = cfg.common.clone();
+    // In one process the web app and the API share a secret nobody else knows,
+    // unless one was configured (e.g. for other trusted services).
+    let token = common
+        .service_token
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(forklift_accounts::random_secret);
+    common.service_token = Some(token.clone());
+    let host = JobsHost::build(&common, true).await?;
+    let backend = backend::Backend::new(host.local_grpc().await, &token)?;
+    let web = Web::new(web_parts(
+        cfg,
+        host.accounts().clone(),
+        backend,
+        host.engine().metrics().clone(),
+    ));
+    Ok(App {
+        web,
+        mode: Mode::Unified(Box::new(host)),
+    })
+}
+
+/// Without the `unified` feature the web app links no job code, so it cannot host the
+/// jobs service.
+#[cfg(not(feature = "unified"))]
+async fn unified(_cfg: &WebConfig) -> anyhow::Result<App> {
+    anyhow::bail!(
+        "FORKLIFT_JOBS_URL is required: this forklift-web was built without the `unified` \
+         feature, so it cannot run the jobs service itself"
+    )
 }
 
 /// Deletes expired sessions now and then, for as long as the app serves.
@@ -174,9 +194,13 @@ pub async fn serve(
     grpc: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Extracted, this process serves no gRPC.
+    #[cfg(not(feature = "unified"))]
+    drop(grpc);
     let routes = routes::router(app.web.clone());
     let sweeper = sweep_sessions(app.web.accounts().clone());
     let served = match app.mode {
+        #[cfg(feature = "unified")]
         Mode::Unified(host) => {
             let roles = Roles {
                 api: true,

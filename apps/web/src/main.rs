@@ -9,7 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
-    forklift_host::without_huge_pages();
+    forklift_serve::without_huge_pages();
     if let Err(e) = run().await {
         eprintln!("forklift-web: {e:#}");
         std::process::exit(1);
@@ -26,7 +26,7 @@ async fn run() -> anyhow::Result<()> {
     };
     forklift_config::init_logging(cfg.common.log_format, &cfg.common.log)?;
     // Before anything announces readiness: a SIGTERM from now on shuts down cleanly.
-    let shutdown = forklift_host::shutdown_signal();
+    let shutdown = forklift_serve::shutdown_signal();
     let http = TcpListener::bind(cfg.http_addr)
         .await
         .with_context(|| format!("FORKLIFT_HTTP_ADDR: cannot listen on {}", cfg.http_addr))?;

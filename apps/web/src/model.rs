@@ -250,7 +250,7 @@ pub fn parse_state(s: &str) -> Option<pb::JobState> {
 }
 
 fn ts(t: Option<&prost_types::Timestamp>) -> Option<String> {
-    t.map(|t| rfc3339(forklift_engine::millis(t)))
+    t.map(|t| rfc3339(forklift_rpc::time::millis(t)))
 }
 
 /// Milliseconds since the epoch as RFC 3339 UTC with millisecond precision.

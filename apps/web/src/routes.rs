@@ -105,7 +105,7 @@ pub fn router(web: Web) -> Router {
             web.clone(),
             session::csrf_layer,
         ))
-        .layer(forklift_host::MetricsLayer::new(web.metrics().clone(), "http"))
+        .layer(forklift_serve::MetricsLayer::new(web.metrics().clone(), "http"))
         .layer(headers)
         .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -4,7 +4,7 @@ use crate::backend::Backend;
 use crate::kinds::{Catalog, Kinds};
 use crate::ratelimit::RateLimiter;
 use forklift_accounts::Accounts;
-use forklift_engine::Metrics;
+use forklift_serve::Metrics;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -2,21 +2,9 @@
 
 use crate::admin::{Overview, WorkerStats};
 use crate::kind::Registry;
-use forklift_domain::{FileRecord, Job, JobState, Millis};
+use forklift_domain::{FileRecord, Job, JobState};
+use forklift_rpc::time::timestamp;
 use forklift_rpc::v1 as pb;
-
-/// A time in [`Millis`] as a protobuf timestamp.
-pub fn timestamp(ms: Millis) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    }
-}
-
-/// A protobuf timestamp in [`Millis`].
-pub fn millis(ts: &prost_types::Timestamp) -> Millis {
-    ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
-}
 
 /// A state's proto form.
 pub fn state_to_proto(s: JobState) -> pb::JobState {
@@ -123,17 +111,5 @@ pub fn file_to_proto(f: &FileRecord) -> pb::File {
         sha256: f.sha256.clone(),
         create_time: Some(timestamp(f.created_at)),
         source_job_id: f.source_job_id.map(|j| j.to_string()).unwrap_or_default(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_round_trip() {
-        for ms in [0, 1, 999, 1_700_000_000_123, -1] {
-            assert_eq!(millis(&timestamp(ms)), ms);
-        }
     }
 }

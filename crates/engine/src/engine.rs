@@ -105,7 +105,7 @@ struct Inner {
     pub(crate) running: Mutex<BTreeMap<JobId, crate::worker::Abort>>,
     /// Tripped at shutdown: ends Watch streams so servers can stop.
     closing: CancellationToken,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<forklift_serve::Metrics>,
 }
 
 impl Engine {
@@ -159,7 +159,7 @@ impl Engine {
         &self.inner.cfg
     }
     /// Counters and histograms of this process.
-    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+    pub fn metrics(&self) -> &Arc<forklift_serve::Metrics> {
         &self.inner.metrics
     }
     pub(crate) fn cpu(&self) -> &Arc<Semaphore> {

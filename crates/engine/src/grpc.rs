@@ -1,10 +1,11 @@
 //! The Files, Jobs and Admin gRPC services: authenticate, convert, call the engine.
 
 use crate::auth::{Authenticator, Caller};
-use crate::convert::{file_to_proto, job_to_proto, millis, overview_to_proto, state_from_proto};
+use crate::convert::{file_to_proto, job_to_proto, overview_to_proto, state_from_proto};
 use crate::engine::{Engine, SubmitRequest};
 use crate::error::ApiError;
 use bytes::Bytes;
+use forklift_rpc::time::millis;
 use forklift_rpc::v1 as pb;
 use forklift_rpc::v1::admin_server::{Admin, AdminServer};
 use forklift_rpc::v1::files_server::{Files, FilesServer};

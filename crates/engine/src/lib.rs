@@ -7,16 +7,14 @@ mod engine;
 mod error;
 mod grpc;
 mod kind;
-mod metrics;
 mod watch;
 mod worker;
 
 pub use admin::{Overview, QueueStats, WorkerStats};
-pub use convert::{file_to_proto, job_to_proto, millis, overview_to_proto, timestamp};
+pub use convert::{file_to_proto, job_to_proto, overview_to_proto};
 pub use ctx::{JobCtx, Progress};
 pub use engine::{Engine, EngineConfig, SubmitRequest, guess_content_type};
 pub use error::ApiError;
 pub use grpc::GrpcApi;
 pub use kind::{JobError, Kind, Registry, Violation, parse_params};
-pub use metrics::Metrics;
 pub use worker::Workers;

@@ -3,7 +3,7 @@
 pub mod accounts;
 mod http;
 
-pub use http::{MetricsLayer, health_router, metrics_text};
+pub use http::{health_router, metrics_text};
 
 use anyhow::Context;
 use forklift_accounts::Accounts;
@@ -16,6 +16,7 @@ use forklift_kinds::KindsConfig;
 use forklift_queue::{
     EventBus, InProcessBus, InProcessTransport, RedisBus, RedisTransport, Transport,
 };
+use forklift_serve::{GrpcTransport, MetricsLayer, TransportError};
 use forklift_store::Store;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -269,28 +270,6 @@ impl JobsHost {
     }
 }
 
-/// A gRPC transport as the web app's clients use it: a network [`Channel`] or this
-/// process's own services called directly ([`JobsHost::local_grpc`]).
-///
-/// [`Channel`]: tonic::transport::Channel
-pub type GrpcTransport = tower::util::BoxCloneSyncService<
-    axum::http::Request<tonic::body::Body>,
-    axum::http::Response<tonic::body::Body>,
-    TransportError,
->;
-
-/// Why a [`GrpcTransport`] could not carry a call (the network channel's errors; the
-/// direct one has none).
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct TransportError(#[from] tonic::transport::Error);
-
-/// A network channel as a [`GrpcTransport`].
-pub fn channel_transport(channel: tonic::transport::Channel) -> GrpcTransport {
-    use tower::ServiceExt;
-    GrpcTransport::new(channel.map_err(TransportError))
-}
-
 impl JobsHost {
     /// This host's own gRPC services (Files, Jobs, Admin, health) as a transport the
     /// generated clients call directly: the web app goes through the very same
@@ -434,49 +413,4 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     opts.open(path)?.write_all(contents.as_bytes())
-}
-
-/// Turns transparent huge pages off for this process; call it first thing in `main`.
-///
-/// The allocator (mimalloc) asks for huge pages on its arenas, and where the system
-/// grants them on request (`madvise`, the usual setting) each barely used 2 MiB page
-/// counts in full: a fresh server used 39 MiB resident with them and 30 MiB without,
-/// and peaked 10–14 MiB lower through sign-ups and page loads, with no throughput
-/// difference we could measure. Elsewhere than Linux this does nothing.
-pub fn without_huge_pages() {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
-        // Only costs memory; nothing to stop for.
-        eprintln!("could not turn transparent huge pages off: {e}");
-    }
-}
-
-/// A future that resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed
-/// when this is called, not when the future is first polled: call it before announcing
-/// readiness, so that a signal arriving during start-up still shuts down gracefully
-/// instead of killing the process.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate());
-        let int = signal(SignalKind::interrupt());
-        async move {
-            match (term, int) {
-                (Ok(mut term), Ok(mut int)) => {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
-                    }
-                }
-                _ => {
-                    tokio::signal::ctrl_c().await.ok();
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        tokio::signal::ctrl_c().await.ok();
-    }
 }

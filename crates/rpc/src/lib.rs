@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 pub mod params;
+pub mod time;
 
 /// `forklift.v1`: the Files, Jobs and Admin services and their messages.
 pub mod v1 {

@@ -11,7 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
-    forklift_host::without_huge_pages();
+    forklift_serve::without_huge_pages();
     if let Err(e) = run().await {
         eprintln!("forklift-jobs: {e:#}");
         std::process::exit(1);
@@ -37,7 +37,7 @@ async fn run() -> anyhow::Result<()> {
     }
     forklift_config::init_logging(cfg.common.log_format, &cfg.common.log)?;
     // Before anything announces readiness: a SIGTERM from now on shuts down cleanly.
-    let shutdown = forklift_host::shutdown_signal();
+    let shutdown = forklift_serve::shutdown_signal();
     if cfg.migrate_only {
         forklift_db::Db::open(&cfg.common.database_url())
             .await

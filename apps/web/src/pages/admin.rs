@@ -139,7 +139,7 @@ impl Overview {
                     last_seen: w
                         .last_seen_time
                         .as_ref()
-                        .map(|t| rfc3339(forklift_engine::millis(t)))
+                        .map(|t| rfc3339(forklift_rpc::time::millis(t)))
                         .unwrap_or_default(),
                     name: w.name,
                 })

@@ -35,10 +35,7 @@ pub fn job_to_proto(job: &Job, registry: &Registry) -> pb::Job {
         id: job.id.to_string(),
         kind: job.kind.clone(),
         state: state_to_proto(job.state) as i32,
-        params: registry
-            .get(&job.kind)
-            .and_then(|k| k.params_to_proto(&job.params))
-            .map(|kind| pb::JobParams { kind: Some(kind) }),
+        params: registry.params_to_proto(&job.kind, &job.params),
         input_file_ids: job.input_file_ids.iter().map(ToString::to_string).collect(),
         priority: job.priority,
         attempt: job.attempt,

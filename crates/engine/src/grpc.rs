@@ -69,13 +69,13 @@ impl Jobs for GrpcApi {
     ) -> Result<Response<pb::Job>, Status> {
         let caller = self.caller(&req).await?;
         let r = req.into_inner();
-        let kind = r.params.and_then(|p| p.kind).ok_or_else(|| {
+        let p = r.params.filter(|p| p.kind.is_some()).ok_or_else(|| {
             ApiError::invalid("params", "required: set the parameters of one job kind")
         })?;
         let (k, params) = self
             .engine
             .registry()
-            .kind_for_proto(&kind)
+            .params_from_proto(&p)
             .ok_or_else(|| {
                 ApiError::FailedPrecondition(
                     "this server does not know the requested job kind".into(),

@@ -3,7 +3,8 @@
 
 use crate::ctx::JobCtx;
 use async_trait::async_trait;
-use forklift_rpc::v1::{self as pb, job_params};
+use forklift_rpc::params::ParamsCodec;
+use forklift_rpc::v1 as pb;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,16 +87,20 @@ pub trait Kind: Send + Sync + 'static {
     /// the parameters (types, limits, defaults, choices) and the inputs it takes. The
     /// registry fills in what the trait already says (name, queue, params field,
     /// timeout, attempts) and whether it can run here ([`Registry::describe`]).
+    ///
+    /// The parameters described are also how they convert between their JSON form and
+    /// `JobParams` (one [`ParamsCodec`] for every kind): each one names a field of the
+    /// kind's proto message and of the JSON [`Kind::validate`] reads.
     fn describe(&self) -> pb::KindInfo;
-
-    /// If `p` is this kind's proto parameters, their JSON form (not yet validated).
-    fn params_from_proto(&self, p: &job_params::Kind) -> Option<serde_json::Value>;
-
-    /// The proto form of validated parameters.
-    fn params_to_proto(&self, params: &serde_json::Value) -> Option<job_params::Kind>;
 
     /// Checks parameters and the number of inputs; returns them with defaults filled
     /// in. Field names are relative to the parameters; use `input_file_ids` for inputs.
+    ///
+    /// Parameters from gRPC arrive as the codec reads them: every described field set
+    /// (a proto default where the client left one out; an UNSPECIFIED enum as the
+    /// field's `default_json`), and any number at all, including an enum number that
+    /// is no choice. Types wide enough for the proto's let the checks here, not the
+    /// deserialiser, say what is wrong.
     fn validate(
         &self,
         params: serde_json::Value,
@@ -107,10 +112,20 @@ pub trait Kind: Send + Sync + 'static {
     async fn run(&self, ctx: &mut JobCtx) -> Result<(), JobError>;
 }
 
-/// The kinds a server knows, by name.
+/// The kinds a server knows, by name, with their descriptions, and the one codec that
+/// converts every kind's parameters between JSON and `JobParams`.
 #[derive(Clone, Default)]
 pub struct Registry {
-    kinds: BTreeMap<&'static str, Arc<dyn Kind>>,
+    kinds: BTreeMap<&'static str, Registered>,
+    codec: ParamsCodec,
+}
+
+/// A kind and its description, made once at [`Registry::register`] (whether it is
+/// available is asked for each time).
+#[derive(Clone)]
+struct Registered {
+    kind: Arc<dyn Kind>,
+    info: pb::KindInfo,
 }
 
 impl Registry {
@@ -121,23 +136,40 @@ impl Registry {
 
     /// Adds a kind.
     pub fn register(&mut self, kind: impl Kind) -> &mut Self {
-        self.kinds.insert(kind.name(), Arc::new(kind));
+        let info = pb::KindInfo {
+            name: kind.name().to_owned(),
+            queue: kind.queue().to_owned(),
+            params_field: kind.proto_field().to_owned(),
+            default_max_attempts: kind.default_max_attempts(),
+            timeout_seconds: u32::try_from(kind.timeout().as_secs()).unwrap_or(u32::MAX),
+            ..kind.describe()
+        };
+        let kind = Arc::new(kind);
+        self.kinds.insert(kind.name(), Registered { kind, info });
         self
     }
 
     /// The kind called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Kind>> {
-        self.kinds.get(name)
+        self.kinds.get(name).map(|r| &r.kind)
     }
 
-    /// The kind whose proto parameters `p` are, with their JSON form.
-    pub fn kind_for_proto(
+    /// The kind `p` selects (by the `JobParams` field it sets), with the parameters'
+    /// JSON form, not yet validated.
+    pub fn params_from_proto(
         &self,
-        p: &job_params::Kind,
+        p: &pb::JobParams,
     ) -> Option<(&Arc<dyn Kind>, serde_json::Value)> {
-        self.kinds
-            .values()
-            .find_map(|k| k.params_from_proto(p).map(|v| (k, v)))
+        let field = self.codec.params_field(p)?;
+        let r = self.kinds.values().find(|r| r.info.params_field == field)?;
+        Some((&r.kind, self.codec.to_json(&r.info, p)))
+    }
+
+    /// The proto form of validated parameters of the kind called `kind`; `None` for a
+    /// kind this server does not know, or parameters its description cannot carry.
+    pub fn params_to_proto(&self, kind: &str, params: &serde_json::Value) -> Option<pb::JobParams> {
+        let r = self.kinds.get(kind)?;
+        self.codec.to_proto(&r.info, params).ok()
     }
 
     /// Every kind's description (`Jobs.ListKinds`), sorted by name. Asks each kind
@@ -146,17 +178,12 @@ impl Registry {
     pub fn describe(&self) -> Vec<pb::KindInfo> {
         self.kinds
             .values()
-            .map(|k| {
-                let available = k.available();
+            .map(|r| {
+                let available = r.kind.available();
                 pb::KindInfo {
-                    name: k.name().to_owned(),
-                    queue: k.queue().to_owned(),
-                    params_field: k.proto_field().to_owned(),
-                    default_max_attempts: k.default_max_attempts(),
-                    timeout_seconds: u32::try_from(k.timeout().as_secs()).unwrap_or(u32::MAX),
                     available: available.is_ok(),
                     unavailable_reason: available.err().unwrap_or_default(),
-                    ..k.describe()
+                    ..r.info.clone()
                 }
             })
             .collect()
@@ -164,7 +191,7 @@ impl Registry {
 
     /// Every kind.
     pub fn kinds(&self) -> impl Iterator<Item = &Arc<dyn Kind>> {
-        self.kinds.values()
+        self.kinds.values().map(|r| &r.kind)
     }
 
     /// Every queue some available kind runs on, sorted, without repeats. Asks each
@@ -180,8 +207,7 @@ impl Registry {
 
     fn queues_where(&self, keep: impl Fn(&Arc<dyn Kind>) -> bool) -> Vec<&'static str> {
         let mut q: Vec<_> = self
-            .kinds
-            .values()
+            .kinds()
             .filter(|k| keep(k))
             .map(|k| k.queue())
             .collect();
@@ -192,9 +218,16 @@ impl Registry {
 }
 
 /// Deserialises parameters into a kind's own type, turning serde's complaint into a
-/// violation.
+/// violation of the field it is about (`params` when it is about them all, e.g. a
+/// missing field).
 pub fn parse_params<P: serde::de::DeserializeOwned>(
     params: serde_json::Value,
 ) -> Result<P, Vec<Violation>> {
-    serde_json::from_value(params).map_err(|e| vec![Violation::new("params", e.to_string())])
+    serde_path_to_error::deserialize(params).map_err(|e| {
+        let field = match e.path().to_string() {
+            root if root == "." => "params".to_owned(),
+            path => path,
+        };
+        vec![Violation::new(field, e.into_inner().to_string())]
+    })
 }

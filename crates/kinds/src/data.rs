@@ -10,7 +10,7 @@ use crate::describe::{self, Param};
 use async_trait::async_trait;
 use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
 use forklift_profile::{ProfileError, ProfileOptions};
-use forklift_rpc::v1::{self as pb, job_params};
+use forklift_rpc::v1 as pb;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -88,31 +88,6 @@ impl Kind for Profile {
                 "Profile this CSV",
             )
         }
-    }
-
-    fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
-        let job_params::Kind::DataProfile(p) = p else {
-            return None;
-        };
-        let header = match pb::CsvHeader::try_from(p.header) {
-            Ok(pb::CsvHeader::Unspecified) => "detect".to_owned(),
-            Ok(pb::CsvHeader::Present) => "present".to_owned(),
-            Ok(pb::CsvHeader::Absent) => "absent".to_owned(),
-            Err(_) => format!("unknown header {}", p.header),
-        };
-        Some(json!({ "delimiter": p.delimiter, "header": header }))
-    }
-
-    fn params_to_proto(&self, v: &Value) -> Option<job_params::Kind> {
-        let p: Params = serde_json::from_value(v.clone()).ok()?;
-        Some(job_params::Kind::DataProfile(pb::DataProfileParams {
-            delimiter: p.delimiter,
-            header: match p.header {
-                Header::Detect => pb::CsvHeader::Unspecified,
-                Header::Present => pb::CsvHeader::Present,
-                Header::Absent => pb::CsvHeader::Absent,
-            } as i32,
-        }))
     }
 
     fn validate(&self, v: Value, inputs: usize) -> Result<Value, Vec<Violation>> {

@@ -4,7 +4,7 @@
 use crate::describe::{self, Param};
 use async_trait::async_trait;
 use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
-use forklift_rpc::v1::{self as pb, job_params};
+use forklift_rpc::v1 as pb;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -63,12 +63,6 @@ impl Kind for Noop {
         )
     }
 
-    fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
-        matches!(p, job_params::Kind::DebugNoop(_)).then(|| json!({}))
-    }
-    fn params_to_proto(&self, _: &Value) -> Option<job_params::Kind> {
-        Some(job_params::Kind::DebugNoop(pb::DebugNoopParams {}))
-    }
     fn validate(&self, _: Value, _: usize) -> Result<Value, Vec<Violation>> {
         Ok(json!({}))
     }
@@ -126,22 +120,6 @@ impl Kind for Sleep {
         )
     }
 
-    fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
-        match p {
-            job_params::Kind::DebugSleep(s) => Some(json!({
-                "duration_ms": s.duration_ms,
-                "blocking": s.blocking,
-            })),
-            _ => None,
-        }
-    }
-    fn params_to_proto(&self, v: &Value) -> Option<job_params::Kind> {
-        let p: SleepParams = serde_json::from_value(v.clone()).ok()?;
-        Some(job_params::Kind::DebugSleep(pb::DebugSleepParams {
-            duration_ms: p.duration_ms,
-            blocking: p.blocking,
-        }))
-    }
     fn validate(&self, v: Value, _: usize) -> Result<Value, Vec<Violation>> {
         let p: SleepParams = parse_params(v)?;
         if p.duration_ms > 600_000 {
@@ -228,18 +206,6 @@ impl Kind for Flaky {
         )
     }
 
-    fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
-        match p {
-            job_params::Kind::DebugFlaky(f) => Some(json!({ "failures": f.failures })),
-            _ => None,
-        }
-    }
-    fn params_to_proto(&self, v: &Value) -> Option<job_params::Kind> {
-        let p: FlakyParams = serde_json::from_value(v.clone()).ok()?;
-        Some(job_params::Kind::DebugFlaky(pb::DebugFlakyParams {
-            failures: p.failures,
-        }))
-    }
     fn validate(&self, v: Value, _: usize) -> Result<Value, Vec<Violation>> {
         let p: FlakyParams = parse_params(v)?;
         if p.failures > 10 {

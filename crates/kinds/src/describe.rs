@@ -127,57 +127,117 @@ pub fn fields(params: Vec<Param>) -> Vec<ParamField> {
 #[cfg(test)]
 mod tests {
     use crate::{KindsConfig, registry};
+    use forklift_engine::Registry;
     use forklift_rpc::params::ParamsCodec;
-    use forklift_rpc::v1::JobParams;
-    use serde_json::json;
+    use forklift_rpc::v1::{JobParams, KindInfo, ParamField, ParamType};
+    use serde_json::{Map, Value, json};
 
-    /// A client converting with the generic codec from a kind's description gets
-    /// exactly what the kind itself reads and writes: the description and the kind's
-    /// own proto mapping cannot drift apart.
-    #[test]
-    fn descriptions_convert_exactly_like_the_kinds() {
-        let r = registry(&KindsConfig {
+    fn all_kinds() -> Registry {
+        registry(&KindsConfig {
             debug_kinds: true,
             ..Default::default()
-        });
+        })
+    }
+
+    /// Parameters that use every described field: its example, else its default, else
+    /// the first of its choices or its least value.
+    fn sample(fields: &[ParamField]) -> Map<String, Value> {
+        let given = |s: &str| (!s.is_empty()).then(|| serde_json::from_str::<Value>(s).unwrap());
+        fields
+            .iter()
+            .map(|f| {
+                let first = f.choices.first().map(|c| c.value.clone());
+                let one = given(&f.example_json)
+                    .or_else(|| given(&f.default_json))
+                    .unwrap_or_else(|| match f.r#type() {
+                        ParamType::Integer => match &first {
+                            Some(v) => json!(v.parse::<i64>().unwrap()),
+                            None => json!(f.minimum.unwrap_or(0)),
+                        },
+                        ParamType::Boolean => json!(false),
+                        ParamType::Object => Value::Object(sample(&f.fields)),
+                        _ => json!(first.unwrap_or_default()),
+                    });
+                let v = match one {
+                    Value::Array(_) => one,
+                    one if f.repeated => json!(vec![one; f.min_items.max(1) as usize]),
+                    one => one,
+                };
+                (f.name.clone(), v)
+            })
+            .collect()
+    }
+
+    /// Every value a field's description offers (its default, its example, each of its
+    /// choices) in place of `sample`'s, one at a time.
+    fn offered(f: &ParamField) -> Vec<Value> {
+        let mut values: Vec<Value> = [&f.default_json, &f.example_json]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| serde_json::from_str(s).unwrap())
+            .collect();
+        for c in &f.choices {
+            values.push(match f.r#type() {
+                ParamType::Integer => json!(c.value.parse::<i64>().unwrap()),
+                _ => json!(c.value),
+            });
+        }
+        if f.repeated {
+            values = values.into_iter().map(|v| json!([v])).collect();
+        }
+        values
+    }
+
+    fn validate(r: &Registry, info: &KindInfo, params: Value) -> Value {
+        let kind = r.get(&info.name).unwrap();
+        let inputs = info.min_inputs.max(1) as usize;
+        kind.validate(params.clone(), inputs)
+            .unwrap_or_else(|e| panic!("{} refuses {params}: {e:?}", info.name))
+    }
+
+    /// A kind's description, its `Params` and its proto message say the same
+    /// parameters: what the description offers validates, what validation returns
+    /// converts to `JobParams` (so no `Params` field is left undescribed or missing
+    /// from the message) and back to the same JSON (so no described field is missing
+    /// from `Params`), and the kind is found again from its `JobParams`.
+    #[test]
+    fn descriptions_params_and_messages_agree() {
+        let r = all_kinds();
         let infos = r.describe();
         let codec = ParamsCodec::new();
-        let cases = [
-            (
-                "image.thumbnail",
-                json!({"sizes": [{"width": 256}, {"width": 30, "height": 100}],
-                       "fit": "cover", "format": "webp", "quality": 70}),
-            ),
-            ("image.thumbnail", json!({"sizes": [{"height": 64}]})),
-            (
-                "data.profile",
-                json!({"delimiter": "\t", "header": "absent"}),
-            ),
-            ("data.profile", json!({})),
-            ("video.transcode", json!({"height": 1080})),
-            ("video.transcode", json!({"height": 0})),
-            ("debug.noop", json!({})),
-            ("debug.sleep", json!({"duration_ms": 5, "blocking": true})),
-            ("debug.flaky", json!({"failures": 2})),
-        ];
-        for (name, input) in cases {
-            let kind = r.get(name).unwrap();
-            let info = infos.iter().find(|i| i.name == name).unwrap();
-            let validated = kind.validate(input.clone(), 1).unwrap();
-            let proto = JobParams {
-                kind: Some(kind.params_to_proto(&validated).unwrap()),
-            };
-            assert_eq!(codec.to_json(info, &proto), validated, "{name} {input}");
-            assert_eq!(
-                codec.to_proto(info, &validated).unwrap(),
-                proto,
-                "{name} {input}"
+        for info in &infos {
+            let name = info.name.as_str();
+            assert!(
+                !info.title.is_empty() && !info.action.is_empty() && !info.queue.is_empty(),
+                "{info:?}"
             );
-            assert!(codec.to_proto(info, &input).unwrap().kind.is_some());
-            assert_eq!(
-                codec.params_field(&proto).as_deref(),
-                Some(info.params_field.as_str())
-            );
+            assert_eq!(info.params_field, name.replace('.', "_"), "{name}");
+            let base = sample(&info.fields);
+            let mut tried = vec![Value::Object(base.clone())];
+            for f in &info.fields {
+                for v in offered(f) {
+                    let mut p = base.clone();
+                    p.insert(f.name.clone(), v);
+                    tried.push(Value::Object(p));
+                }
+            }
+            for params in tried {
+                let validated = validate(&r, info, params.clone());
+                let proto = r
+                    .params_to_proto(name, &validated)
+                    .unwrap_or_else(|| panic!("{name}: {validated} has no proto form"));
+                assert_eq!(
+                    codec.params_field(&proto).as_deref(),
+                    Some(info.params_field.as_str())
+                );
+                let (kind, json) = r.params_from_proto(&proto).unwrap();
+                assert_eq!(kind.name(), name);
+                assert_eq!(json, validated, "{name}: {params}");
+                // What a client sends is read as the kind reads it.
+                let sent = codec.to_proto(info, &params).unwrap();
+                let (_, json) = r.params_from_proto(&sent).unwrap();
+                assert_eq!(validate(&r, info, json), validated, "{name}: {params}");
+            }
         }
         let names: Vec<&str> = infos.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(
@@ -191,12 +251,38 @@ mod tests {
                 "video.transcode"
             ]
         );
-        for i in &infos {
-            assert!(
-                !i.title.is_empty() && !i.action.is_empty() && !i.queue.is_empty(),
-                "{i:?}"
-            );
-        }
+    }
+
+    /// Over gRPC, values the proto carries but the kind does not allow reach the kind's
+    /// validation and are refused there by name; an UNSPECIFIED enum is the default.
+    #[test]
+    fn proto_values_reach_validation() {
+        use forklift_rpc::v1::{ImageThumbnailParams, ThumbnailSize, job_params};
+        let r = all_kinds();
+        let thumbnail = |fit, quality| JobParams {
+            kind: Some(job_params::Kind::ImageThumbnail(ImageThumbnailParams {
+                sizes: vec![ThumbnailSize {
+                    width: 9000,
+                    height: 0,
+                }],
+                fit,
+                format: 0,
+                quality,
+            })),
+        };
+        let refused = |p: JobParams| -> Vec<String> {
+            let (kind, json) = r.params_from_proto(&p).unwrap();
+            let vs = kind.validate(json, 1).unwrap_err();
+            vs.into_iter().map(|v| v.field).collect()
+        };
+        assert_eq!(refused(thumbnail(0, 1000)), ["sizes[0].width", "quality"]);
+        assert_eq!(refused(thumbnail(99, 0)), ["fit"]);
+        let (_, json) = r.params_from_proto(&thumbnail(0, 0)).unwrap();
+        assert_eq!(
+            (&json["fit"], &json["format"]),
+            (&json!("contain"), &json!("jpeg"))
+        );
+        assert!(r.params_from_proto(&JobParams::default()).is_none());
     }
 
     /// What the codec refuses, it names by the JSON path, and what it allows it leaves

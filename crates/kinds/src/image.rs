@@ -1,12 +1,13 @@
 //! `image.thumbnail`: one input image (JPEG, PNG, WebP, GIF's first frame, TIFF) to one
 //! or more resized images, EXIF orientation applied, metadata not carried over. The
-//! parameters, their validation and their protobuf form live here; decoding, resizing
-//! and encoding are `forklift-image`'s.
+//! parameters, their validation and description live here, with what the image kinds
+//! share (input limits, output format and quality, reading and decoding the input);
+//! decoding, resizing and encoding are `forklift-image`'s.
 
 use crate::describe::{self, Param};
 use async_trait::async_trait;
 use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
-use forklift_rpc::v1::{self as pb, job_params};
+use forklift_rpc::v1 as pb;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -103,6 +104,70 @@ impl From<Format> for forklift_image::Format {
     }
 }
 
+/// The `quality` parameter's check, shared by the image kinds: `quality` with
+/// [`DEFAULT_QUALITY`] for 0, or a violation if above [`MAX_QUALITY`].
+pub(crate) fn check_quality(quality: u32, v: &mut Vec<Violation>) -> u32 {
+    if quality > MAX_QUALITY.into() {
+        v.push(Violation::new(
+            "quality",
+            format!("{MIN_QUALITY} to {MAX_QUALITY} (0 for the default of {DEFAULT_QUALITY})"),
+        ));
+    }
+    if quality == 0 {
+        DEFAULT_QUALITY.into()
+    } else {
+        quality
+    }
+}
+
+/// A validated quality as the encoder takes it.
+pub(crate) fn encoder_quality(quality: u32) -> u8 {
+    u8::try_from(quality).map_or(MAX_QUALITY, |q| q.clamp(MIN_QUALITY, MAX_QUALITY))
+}
+
+/// The `format` parameter's description, shared by the image kinds.
+pub(crate) fn format_param() -> Param {
+    Param::enumeration(
+        "format",
+        "Format",
+        &[
+            ("jpeg", "JPEG", pb::ImageFormat::Jpeg as i32),
+            ("png", "PNG", pb::ImageFormat::Png as i32),
+            ("webp", "WebP", pb::ImageFormat::Webp as i32),
+        ],
+    )
+    .default(json!("jpeg"))
+}
+
+/// The `quality` parameter's description, shared by the image kinds.
+pub(crate) fn quality_param() -> Param {
+    Param::integer("quality", "JPEG quality")
+        .range(MIN_QUALITY.into(), MAX_QUALITY.into())
+        .default(json!(DEFAULT_QUALITY))
+        .help("PNG and WebP are lossless and ignore it.")
+}
+
+/// Reads the job's one input within the byte limit and decodes it on the CPU pool
+/// within the pixel limits, orientation applied. `boxes`: the thumbnails it is for,
+/// which lets a JPEG decode at a reduced scale; `None` for full size.
+pub(crate) async fn decode_input(
+    ctx: &mut JobCtx,
+    limits: &ImageLimits,
+    boxes: Option<(Vec<forklift_image::Size>, forklift_image::Fit)>,
+) -> Result<forklift_image::Decoded, JobError> {
+    let bytes = ctx.input_bytes(0, limits.max_input_bytes).await?;
+    ctx.progress(10, "decoding").await;
+    let limits = limits.decoding();
+    ctx.blocking(move || {
+        match &boxes {
+            Some((sizes, fit)) => forklift_image::decode_for(&bytes, &limits, sizes, *fit),
+            None => forklift_image::decode(&bytes, &limits),
+        }
+        .map_err(failed)
+    })
+    .await
+}
+
 /// One thumbnail box; a side of 0 follows from the aspect ratio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Size {
@@ -134,9 +199,10 @@ pub struct Params {
     /// Output format.
     #[serde(default)]
     pub format: Format,
-    /// JPEG quality [`MIN_QUALITY`]-[`MAX_QUALITY`]; 0 means [`DEFAULT_QUALITY`].
+    /// JPEG quality [`MIN_QUALITY`]-[`MAX_QUALITY`]; 0 means [`DEFAULT_QUALITY`]. As
+    /// wide as the proto's, so that validation says what is out of range.
     #[serde(default)]
-    pub quality: u8,
+    pub quality: u32,
 }
 
 impl Params {
@@ -169,15 +235,7 @@ impl Params {
                 ));
             }
         }
-        if self.quality > MAX_QUALITY {
-            v.push(Violation::new(
-                "quality",
-                format!("{MIN_QUALITY} to {MAX_QUALITY} (0 for the default of {DEFAULT_QUALITY})"),
-            ));
-        }
-        if self.quality == 0 {
-            self.quality = DEFAULT_QUALITY;
-        }
+        self.quality = check_quality(self.quality, &mut v);
         if v.is_empty() { Ok(self) } else { Err(v) }
     }
 }
@@ -236,20 +294,8 @@ impl Kind for Thumbnail {
                     ],
                 )
                 .default(json!("contain")),
-                Param::enumeration(
-                    "format",
-                    "Format",
-                    &[
-                        ("jpeg", "JPEG", pb::ImageFormat::Jpeg as i32),
-                        ("png", "PNG", pb::ImageFormat::Png as i32),
-                        ("webp", "WebP", pb::ImageFormat::Webp as i32),
-                    ],
-                )
-                .default(json!("jpeg")),
-                Param::integer("quality", "JPEG quality")
-                    .range(MIN_QUALITY.into(), MAX_QUALITY.into())
-                    .default(json!(DEFAULT_QUALITY))
-                    .help("PNG and WebP are lossless and ignore it."),
+                format_param(),
+                quality_param(),
             ]),
             ..describe::kind(
                 "Thumbnail",
@@ -257,56 +303,6 @@ impl Kind for Thumbnail {
                 "Make thumbnail",
             )
         }
-    }
-
-    fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
-        let job_params::Kind::ImageThumbnail(p) = p else {
-            return None;
-        };
-        let fit = match pb::Fit::try_from(p.fit) {
-            Ok(pb::Fit::Unspecified | pb::Fit::Contain) => "contain".to_owned(),
-            Ok(pb::Fit::Cover) => "cover".to_owned(),
-            Ok(pb::Fit::Fill) => "fill".to_owned(),
-            Err(_) => format!("unknown fit {}", p.fit),
-        };
-        let format = match pb::ImageFormat::try_from(p.format) {
-            Ok(pb::ImageFormat::Unspecified | pb::ImageFormat::Jpeg) => "jpeg".to_owned(),
-            Ok(pb::ImageFormat::Png) => "png".to_owned(),
-            Ok(pb::ImageFormat::Webp) => "webp".to_owned(),
-            Err(_) => format!("unknown format {}", p.format),
-        };
-        Some(serde_json::json!({
-            "sizes": p.sizes.iter().map(|s| serde_json::json!({"width": s.width, "height": s.height})).collect::<Vec<_>>(),
-            "fit": fit,
-            "format": format,
-            // Out-of-range values must reach validation, not wrap.
-            "quality": p.quality.min(255),
-        }))
-    }
-
-    fn params_to_proto(&self, v: &Value) -> Option<job_params::Kind> {
-        let p: Params = serde_json::from_value(v.clone()).ok()?;
-        Some(job_params::Kind::ImageThumbnail(pb::ImageThumbnailParams {
-            sizes: p
-                .sizes
-                .iter()
-                .map(|s| pb::ThumbnailSize {
-                    width: s.width,
-                    height: s.height,
-                })
-                .collect(),
-            fit: match p.fit {
-                Fit::Cover => pb::Fit::Cover,
-                Fit::Contain => pb::Fit::Contain,
-                Fit::Fill => pb::Fit::Fill,
-            } as i32,
-            format: match p.format {
-                Format::Jpeg => pb::ImageFormat::Jpeg,
-                Format::Png => pb::ImageFormat::Png,
-                Format::Webp => pb::ImageFormat::Webp,
-            } as i32,
-            quality: u32::from(p.quality),
-        }))
     }
 
     fn validate(&self, v: Value, inputs: usize) -> Result<Value, Vec<Violation>> {
@@ -332,19 +328,13 @@ impl Kind for Thumbnail {
 
     async fn run(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
         let params: Params = ctx.params()?;
-        let bytes = ctx.input_bytes(0, self.limits.max_input_bytes).await?;
-        ctx.progress(10, "decoding").await;
-        let limits = self.limits.decoding();
         let sizes: Vec<forklift_image::Size> = params.sizes.iter().map(|&s| s.into()).collect();
         let fit = forklift_image::Fit::from(params.fit);
-        let img = ctx
-            .blocking(move || {
-                forklift_image::decode_for(&bytes, &limits, &sizes, fit).map_err(failed)
-            })
-            .await?;
+        let img = decode_input(ctx, &self.limits, Some((sizes, fit))).await?;
         let total = params.sizes.len() as u32;
         let img = Arc::new(img);
-        let (format, quality) = (forklift_image::Format::from(params.format), params.quality);
+        let format = forklift_image::Format::from(params.format);
+        let quality = encoder_quality(params.quality);
         for (i, size) in params.sizes.iter().copied().enumerate() {
             let n = i as u32 + 1;
             ctx.progress(10 + 90 * (n - 1) / total, format!("resizing {n}/{total}"))
@@ -369,7 +359,7 @@ impl Kind for Thumbnail {
 
 /// Every `forklift-image` error is about the input file or the requested output, so a
 /// retry would fail the same way: the job fails at once, with the library's message.
-fn failed(e: forklift_image::Error) -> JobError {
+pub(crate) fn failed(e: forklift_image::Error) -> JobError {
     JobError::permanent(e.to_string())
 }
 
@@ -404,40 +394,29 @@ mod tests {
     }
 
     #[test]
-    fn proto_params_map_to_json_and_back() {
+    fn out_of_range_values_reach_validation_and_unknown_choices_are_refused() {
         let kind = Thumbnail::new(ImageLimits::default());
-        let proto = |fit, format, quality| {
-            job_params::Kind::ImageThumbnail(pb::ImageThumbnailParams {
-                sizes: vec![
-                    pb::ThumbnailSize {
-                        width: 64,
-                        height: 0,
-                    },
-                    pb::ThumbnailSize {
-                        width: 32,
-                        height: 48,
-                    },
-                ],
-                fit,
-                format,
-                quality,
-            })
+        let refused = |v: Value| -> Vec<String> {
+            let vs = kind.validate(v, 1).unwrap_err();
+            vs.into_iter().map(|v| v.field).collect()
         };
-        let sent = proto(pb::Fit::Cover as i32, pb::ImageFormat::Webp as i32, 70);
-        let json = kind.params_from_proto(&sent).unwrap();
-        let json = kind.validate(json, 1).unwrap();
-        assert_eq!(kind.params_to_proto(&json), Some(sent));
-        // Unknown enum values and out-of-range qualities reach validation.
-        let bad = kind.params_from_proto(&proto(99, 0, 1000)).unwrap();
-        assert!(kind.validate(bad, 1).is_err());
-        let bad = kind.params_from_proto(&proto(0, 0, 1000)).unwrap();
-        let fields: Vec<_> = kind
-            .validate(bad, 1)
-            .unwrap_err()
-            .into_iter()
-            .map(|v| v.field)
-            .collect();
-        assert_eq!(fields, ["quality"]);
+        // As gRPC hands them over: every field, numbers of any size.
+        let sizes = json!([{"width": 64, "height": 0}]);
+        assert_eq!(
+            refused(json!({"sizes": sizes, "fit": "contain", "format": "jpeg", "quality": 1000})),
+            ["quality"]
+        );
+        assert_eq!(
+            refused(json!({"sizes": sizes, "fit": 99, "format": "jpeg", "quality": 0})),
+            ["fit"]
+        );
+        let ok = kind
+            .validate(
+                json!({"sizes": sizes, "fit": "cover", "format": "webp", "quality": 0}),
+                1,
+            )
+            .unwrap();
+        assert_eq!(ok["quality"], 85);
     }
 
     #[test]

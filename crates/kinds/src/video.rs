@@ -6,7 +6,7 @@
 use crate::describe::{self, Param};
 use async_trait::async_trait;
 use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
-use forklift_rpc::v1::{self as pb, job_params};
+use forklift_rpc::v1 as pb;
 use forklift_video::{Height, Tools, TranscodeOptions, Unavailable, VideoError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -123,20 +123,6 @@ impl Kind for Transcode {
                 "Transcode",
             )
         }
-    }
-
-    fn params_from_proto(&self, p: &job_params::Kind) -> Option<Value> {
-        let job_params::Kind::VideoTranscode(p) = p else {
-            return None;
-        };
-        Some(json!({ "height": p.height }))
-    }
-
-    fn params_to_proto(&self, v: &Value) -> Option<job_params::Kind> {
-        let p: Params = serde_json::from_value(v.clone()).ok()?;
-        Some(job_params::Kind::VideoTranscode(pb::VideoTranscodeParams {
-            height: p.height,
-        }))
     }
 
     fn validate(&self, v: Value, inputs: usize) -> Result<Value, Vec<Violation>> {

@@ -40,6 +40,10 @@ bench csv_mb="1024":
 bench-kinds csv_mb="1024":
     bench/kinds.sh {{csv_mb}}
 
+# Scaffold a job kind, e.g. `just new-kind image.convert` (queue: that of the area's other kinds, or the area): its module in crates/kinds, its proto message and JobParams entry, its registry line. Refuses a name that exists or is malformed.
+new-kind name queue="":
+    scripts/new-kind.py {{quote(name)}} {{quote(queue)}}
+
 # Type-check everything quickly.
 check:
     cargo check --workspace --all-targets

@@ -2,7 +2,7 @@
 //! lossless WebP.
 
 use crate::error::Error;
-use image::{DynamicImage, ImageEncoder, ImageError, RgbImage};
+use image::{ColorType, DynamicImage, ImageEncoder, ImageError, RgbImage};
 
 /// An output format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,7 +36,8 @@ impl Format {
     }
 }
 
-/// Encodes an image; JPEG flattens transparency onto white.
+/// Encodes an image of any colour type [`crate::decode`] gives; JPEG flattens
+/// transparency onto white, PNG keeps 8 or 16 bits a channel, WebP takes 8.
 pub fn encode(img: DynamicImage, format: Format, quality: u8) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     let err = |e: ImageError| Error::Encode(e.into());
@@ -61,6 +62,11 @@ pub fn encode(img: DynamicImage, format: Format, quality: u8) -> Result<Vec<u8>,
                 .map_err(|e| Error::Encode(e.into()))?;
         }
         Format::Png => {
+            let img = match img.color() {
+                ColorType::Rgb32F => DynamicImage::ImageRgb16(img.into_rgb16()),
+                ColorType::Rgba32F => DynamicImage::ImageRgba16(img.into_rgba16()),
+                _ => img,
+            };
             let color = img.color().into();
             image::codecs::png::PngEncoder::new_with_quality(
                 &mut out,
@@ -71,6 +77,11 @@ pub fn encode(img: DynamicImage, format: Format, quality: u8) -> Result<Vec<u8>,
             .map_err(err)?;
         }
         Format::Webp => {
+            let img = match img.color() {
+                ColorType::L8 | ColorType::La8 | ColorType::Rgb8 | ColorType::Rgba8 => img,
+                c if c.has_alpha() => DynamicImage::ImageRgba8(img.into_rgba8()),
+                _ => DynamicImage::ImageRgb8(img.into_rgb8()),
+            };
             let color = img.color().into();
             image::codecs::webp::WebPEncoder::new_lossless(&mut out)
                 .write_image(img.as_bytes(), w, h, color)
@@ -120,6 +131,31 @@ mod tests {
             let bytes = encode(out, format, 80).unwrap();
             let back = image::load_from_memory(&bytes).unwrap();
             assert_eq!((back.width(), back.height()), (30, 30), "{format:?}");
+        }
+    }
+
+    #[test]
+    fn encodes_the_colour_types_decoding_gives_at_their_size() {
+        let images = [
+            DynamicImage::ImageRgba16(image::ImageBuffer::from_pixel(7, 5, image::Rgba([1u16; 4]))),
+            DynamicImage::ImageLuma16(image::ImageBuffer::from_pixel(7, 5, image::Luma([9u16]))),
+            DynamicImage::ImageRgb32F(image::ImageBuffer::from_pixel(
+                7,
+                5,
+                image::Rgb([0.5f32; 3]),
+            )),
+        ];
+        for img in images {
+            for format in [Format::Jpeg, Format::Png, Format::Webp] {
+                let color = img.color();
+                let bytes = encode(img.clone(), format, 80).unwrap();
+                let back = image::load_from_memory(&bytes).unwrap();
+                assert_eq!(
+                    (back.width(), back.height()),
+                    (7, 5),
+                    "{color:?} {format:?}"
+                );
+            }
         }
     }
 }

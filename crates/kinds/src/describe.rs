@@ -247,6 +247,7 @@ mod tests {
                 "debug.flaky",
                 "debug.noop",
                 "debug.sleep",
+                "image.convert",
                 "image.thumbnail",
                 "video.transcode"
             ]

@@ -3,6 +3,7 @@ pub mod data;
 pub mod debug;
 pub mod describe;
 pub mod image;
+pub mod image_convert;
 pub mod video;
 
 use forklift_engine::Registry;
@@ -24,6 +25,7 @@ pub fn registry(cfg: &KindsConfig) -> Registry {
     r.register(image::Thumbnail::new(cfg.image.clone()))
         .register(data::Profile)
         .register(video::Transcode::new(&cfg.video))
+        .register(image_convert::Convert::new(cfg.image.clone()))
         .register(debug::Noop::new(cfg.debug_kinds))
         .register(debug::Sleep::new(cfg.debug_kinds))
         .register(debug::Flaky::new(cfg.debug_kinds));

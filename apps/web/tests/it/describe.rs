@@ -28,6 +28,7 @@ async fn the_jobs_service_describes_its_kinds_and_the_web_app_follows_the_descri
             "debug.flaky",
             "debug.noop",
             "debug.sleep",
+            "image.convert",
             "image.thumbnail",
             "video.transcode"
         ]

@@ -1,7 +1,10 @@
-//! data.profile and video.transcode end to end: real CSVs, a real ffmpeg.
+//! data.profile, video.transcode and image.convert end to end: real CSVs, a real
+//! ffmpeg, real images.
 
 use crate::support::*;
+use crate::web::Web;
 use forklift_rpc::v1 as pb;
+use reqwest::StatusCode;
 use tonic::Code;
 
 fn profile_params(delimiter: &str) -> pb::JobParams {
@@ -294,5 +297,129 @@ async fn the_ffprobe_setting_is_used_on_its_own() {
     // video jobs unavailable, not be ignored for want of an ffmpeg setting.
     let app = TestApp::start_with(&["--ffprobe", "/nonexistent/ffprobe"]).await;
     video_is_unavailable(&app.client, "ffprobe").await;
+    app.stop().await;
+}
+
+fn convert_params(format: pb::ImageFormat, quality: u32) -> pb::JobParams {
+    pb::JobParams {
+        kind: Some(pb::job_params::Kind::ImageConvert(pb::ImageConvertParams {
+            format: format as i32,
+            quality,
+        })),
+    }
+}
+
+/// A PNG `w`×`h` with an alpha channel.
+fn test_png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba([x as u8, y as u8, 90, 200]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    png.into_inner()
+}
+
+#[tokio::test]
+async fn an_image_is_converted_at_its_size_and_bad_parameters_are_named() {
+    let app = TestApp::start().await;
+    let c = &app.client;
+    let file = c.upload("drawing.png", &test_png(90, 60)).await.unwrap();
+    let job = c
+        .submit(submit(
+            convert_params(pb::ImageFormat::Jpeg, 70),
+            &[&file.id],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(job.kind, "image.convert");
+    let done = c.watch_to_end(&job.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
+    assert_eq!(done.params, Some(convert_params(pb::ImageFormat::Jpeg, 70)));
+    let names: Vec<&str> = done.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["converted.jpg"]);
+    let (out, bytes) = c.download(&done.outputs[0].file_id).await.unwrap();
+    assert_eq!(out.content_type, "image/jpeg");
+    let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
+    assert_eq!((img.width(), img.height()), (90, 60));
+
+    // UNSPECIFIED and 0 are the defaults; the stored job says which they were.
+    let job = c
+        .submit(submit(
+            convert_params(pb::ImageFormat::Unspecified, 0),
+            &[&file.id],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(job.params, Some(convert_params(pb::ImageFormat::Jpeg, 85)));
+    c.watch_to_end(&job.id).await;
+
+    // What the proto carries but the kind does not allow, the kind refuses by name.
+    let mut bad = convert_params(pb::ImageFormat::Png, 500);
+    let err = c
+        .submit(submit(bad.clone(), &[&file.id]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert_eq!(violated_fields(&err), ["params.image_convert.quality"]);
+    if let Some(pb::job_params::Kind::ImageConvert(p)) = &mut bad.kind {
+        (p.format, p.quality) = (9, 0);
+    }
+    let err = c.submit(submit(bad, &[&file.id])).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["params.image_convert.format"]);
+    app.stop().await;
+}
+
+/// The file page offers the conversion from its description alone, and the form's job
+/// applies EXIF orientation as thumbnails do.
+#[tokio::test]
+async fn the_file_page_converts_an_image_from_the_kinds_description() {
+    let app = TestApp::start().await;
+    let web = Web::new(app.http_addr);
+    web.signup("convert@example.com", "a long enough password")
+        .await;
+    // Stored 60×40, tagged "rotate 90° clockwise": displayed 40×60.
+    let file = web.upload("photo.jpg", test_jpeg(60, 40, Some(6))).await;
+    let page_path = format!("/files/{file}");
+    let page = web.text(&page_path).await;
+    for expected in [
+        r#"<legend id="image_convert-title">Convert</legend>"#,
+        r#"<select id="image_convert-format" name="format">"#,
+        r#"id="image_convert-quality" name="quality" min="1" max="100" value="85""#,
+        ">Convert</button>",
+    ] {
+        assert!(page.contains(expected), "{expected} in {page}");
+    }
+    let r = web
+        .post(
+            &page_path,
+            &format!("{page_path}/jobs"),
+            &[
+                ("kind", "image.convert"),
+                ("format", "webp"),
+                ("quality", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let location = r.headers()[reqwest::header::LOCATION].to_str().unwrap();
+    let job = location.strip_prefix("/jobs/").unwrap().to_owned();
+    let events = web
+        .events_until_final(&format!("/jobs/{job}/events"), None)
+        .await;
+    assert_eq!(events.last().unwrap()["state"], "succeeded", "{events:?}");
+    let page = web.text(&format!("/jobs/{job}")).await;
+    assert!(page.contains("converted.webp"), "{page}");
+    let href = page
+        .split("class=\"download\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a download link")
+        .to_owned();
+    let bytes = web.get(&href).await.bytes().await.unwrap();
+    let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::WebP).unwrap();
+    assert_eq!((img.width(), img.height()), (40, 60));
     app.stop().await;
 }

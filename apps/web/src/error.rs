@@ -5,23 +5,16 @@ use askama::Template;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use forklift_rpc::error_code::ErrorCode;
 use serde::Serialize;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use utoipa::ToSchema;
 
-/// The HTTP status for a gRPC status code.
+/// The HTTP status for a gRPC status code (the one table: `forklift_rpc::error_code`).
 pub fn http_status(code: Code) -> StatusCode {
-    match code {
-        Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::AlreadyExists | Code::FailedPrecondition | Code::Aborted => StatusCode::CONFLICT,
-        Code::PermissionDenied => StatusCode::FORBIDDEN,
-        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        Code::Unavailable | Code::DeadlineExceeded => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    StatusCode::from_u16(ErrorCode::from_grpc(code).http_status())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// One problem with one field.
@@ -266,16 +259,7 @@ impl From<Status> for ApiFailure {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             return Self::internal(format!("jobs service: {s}"));
         }
-        let code = match s.code() {
-            Code::InvalidArgument => "invalid_argument",
-            Code::NotFound => "not_found",
-            Code::AlreadyExists => "already_exists",
-            Code::FailedPrecondition => "failed_precondition",
-            Code::PermissionDenied => "permission_denied",
-            Code::Unauthenticated => "unauthenticated",
-            Code::ResourceExhausted => "resource_exhausted",
-            _ => "unavailable",
-        };
+        let code = ErrorCode::from_grpc(s.code()).name();
         let mut f = Self::new(status, code, s.message());
         f.body.error.fields = field_errors(&s);
         f
@@ -329,16 +313,18 @@ pub async fn api_error_shape(
         .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
         .unwrap_or_default();
     let code = match status {
-        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "invalid_argument",
-        StatusCode::UNAUTHORIZED => "unauthenticated",
-        StatusCode::FORBIDDEN => "permission_denied",
-        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+            ErrorCode::InvalidArgument.name()
+        }
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated.name(),
+        StatusCode::FORBIDDEN => ErrorCode::PermissionDenied.name(),
+        StatusCode::NOT_FOUND => ErrorCode::NotFound.name(),
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::REQUEST_TIMEOUT => "timeout",
         StatusCode::PAYLOAD_TOO_LARGE => "too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-        s if s.is_server_error() => "internal",
+        s if s.is_server_error() => ErrorCode::Internal.name(),
         _ => "failed",
     };
     let message = if status.is_server_error() || text.is_empty() {

@@ -2,6 +2,7 @@
 //! converted from the gRPC messages. One conversion serves both.
 
 use crate::kinds::Kinds;
+use forklift_domain::JobState;
 use forklift_rpc::v1 as pb;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -70,7 +71,8 @@ pub struct Job {
     /// The kind, e.g. `image.thumbnail`.
     pub kind: String,
     /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: JobState,
     /// The parameters as validated, defaults filled in.
     #[schema(value_type = Object)]
     pub params: serde_json::Value,
@@ -112,7 +114,8 @@ impl Job {
     pub fn from_proto(j: pb::Job, kinds: &Kinds) -> Self {
         let params = kinds.params_json(&j);
         Self {
-            state: state_name(j.state()).to_owned(),
+            // UNSPECIFIED is never sent: the jobs service always knows a job's state.
+            state: forklift_rpc::state::from_proto(j.state()).unwrap_or(JobState::Queued),
             params,
             created_at: ts(j.create_time.as_ref()).unwrap_or_default(),
             updated_at: ts(j.update_time.as_ref()).unwrap_or_default(),
@@ -143,7 +146,7 @@ impl Job {
 
     /// Reached a final state.
     pub fn is_final(&self) -> bool {
-        matches!(self.state.as_str(), "succeeded" | "failed" | "cancelled")
+        self.state.is_final()
     }
 
     /// Can be cancelled now.
@@ -153,7 +156,7 @@ impl Job {
 
     /// Can be queued again.
     pub fn can_retry(&self) -> bool {
-        matches!(self.state.as_str(), "failed" | "cancelled")
+        matches!(self.state, JobState::Failed | JobState::Cancelled)
     }
 
     /// The data-profile report among the outputs, if any.
@@ -179,7 +182,7 @@ impl Job {
     pub fn event(&self) -> JobEvent<'_> {
         JobEvent {
             id: &self.id,
-            state: &self.state,
+            state: self.state.as_str(),
             progress: self.progress,
             progress_message: &self.progress_message,
             error: self.error.as_deref().unwrap_or(""),
@@ -225,28 +228,11 @@ fn compact(v: &serde_json::Value) -> String {
     }
 }
 
-/// The lower-case name of a state.
-pub fn state_name(s: pb::JobState) -> &'static str {
-    match s {
-        pb::JobState::Unspecified => "unknown",
-        pb::JobState::Queued => "queued",
-        pb::JobState::Running => "running",
-        pb::JobState::Succeeded => "succeeded",
-        pb::JobState::Failed => "failed",
-        pb::JobState::Cancelled => "cancelled",
-    }
-}
-
 /// A state from its lower-case name.
 pub fn parse_state(s: &str) -> Option<pb::JobState> {
-    Some(match s {
-        "queued" => pb::JobState::Queued,
-        "running" => pb::JobState::Running,
-        "succeeded" => pb::JobState::Succeeded,
-        "failed" => pb::JobState::Failed,
-        "cancelled" => pb::JobState::Cancelled,
-        _ => return None,
-    })
+    s.parse::<JobState>()
+        .ok()
+        .map(forklift_rpc::state::to_proto)
 }
 
 fn ts(t: Option<&prost_types::Timestamp>) -> Option<String> {

@@ -4,7 +4,7 @@ use crate::{FileId, JobId, Millis, UserId};
 use std::fmt;
 use std::str::FromStr;
 
-/// Where a job is in its lifecycle. See NORTH-STAR's job lifecycle.
+/// Where a job is in its lifecycle (ARCHITECTURE.md, "The job lifecycle in code").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {

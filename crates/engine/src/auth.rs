@@ -166,7 +166,7 @@ mod tests {
         assert!(admin.require_admin("x").is_ok());
         let err = user.require_admin("listing every user's jobs").unwrap_err();
         assert_eq!(err.code(), tonic::Code::PermissionDenied);
-        assert_eq!(err.http_status(), 403);
+        assert_eq!(err.error_code().http_status(), 403);
         assert!(
             err.to_string().contains("listing every user's jobs"),
             "{err}"

@@ -2,39 +2,16 @@
 
 use crate::admin::{Overview, WorkerStats};
 use crate::kind::Registry;
-use forklift_domain::{FileRecord, Job, JobState};
+use forklift_domain::{FileRecord, Job};
 use forklift_rpc::time::timestamp;
 use forklift_rpc::v1 as pb;
-
-/// A state's proto form.
-pub fn state_to_proto(s: JobState) -> pb::JobState {
-    match s {
-        JobState::Queued => pb::JobState::Queued,
-        JobState::Running => pb::JobState::Running,
-        JobState::Succeeded => pb::JobState::Succeeded,
-        JobState::Failed => pb::JobState::Failed,
-        JobState::Cancelled => pb::JobState::Cancelled,
-    }
-}
-
-/// A proto state as a domain state (None for UNSPECIFIED).
-pub fn state_from_proto(s: pb::JobState) -> Option<JobState> {
-    Some(match s {
-        pb::JobState::Unspecified => return None,
-        pb::JobState::Queued => JobState::Queued,
-        pb::JobState::Running => JobState::Running,
-        pb::JobState::Succeeded => JobState::Succeeded,
-        pb::JobState::Failed => JobState::Failed,
-        pb::JobState::Cancelled => JobState::Cancelled,
-    })
-}
 
 /// A job's proto form.
 pub fn job_to_proto(job: &Job, registry: &Registry) -> pb::Job {
     pb::Job {
         id: job.id.to_string(),
         kind: job.kind.clone(),
-        state: state_to_proto(job.state) as i32,
+        state: forklift_rpc::state::to_proto(job.state) as i32,
         params: registry.params_to_proto(&job.kind, &job.params),
         input_file_ids: job.input_file_ids.iter().map(ToString::to_string).collect(),
         priority: job.priority,
@@ -79,7 +56,7 @@ pub fn overview_to_proto(o: &Overview) -> pb::Overview {
             .jobs_by_state
             .iter()
             .map(|&(state, count)| pb::StateCount {
-                state: state_to_proto(state) as i32,
+                state: forklift_rpc::state::to_proto(state) as i32,
                 count,
             })
             .collect(),

@@ -2,6 +2,7 @@
 //! here and to HTTP statuses by the web app, so both faces of a failure agree.
 
 use crate::kind::Violation;
+use forklift_rpc::error_code::ErrorCode;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -54,31 +55,24 @@ impl ApiError {
         ApiError::InvalidArgument(vec![Violation::new(field, description)])
     }
 
-    /// The gRPC code of this error.
-    pub fn code(&self) -> Code {
+    /// What kind of failure this is: its gRPC code and HTTP status follow from the
+    /// one table in `forklift_rpc::error_code`.
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            ApiError::InvalidArgument(_) => Code::InvalidArgument,
-            ApiError::NotFound(_) => Code::NotFound,
-            ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
-            ApiError::AlreadyExists(_) => Code::AlreadyExists,
-            ApiError::Unauthenticated(_) => Code::Unauthenticated,
-            ApiError::PermissionDenied(_) => Code::PermissionDenied,
-            ApiError::Unavailable(_) => Code::Unavailable,
-            ApiError::Internal => Code::Internal,
+            ApiError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
+            ApiError::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            ApiError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            ApiError::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::Internal => ErrorCode::Internal,
         }
     }
 
-    /// The HTTP status of this error.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            ApiError::InvalidArgument(_) => 400,
-            ApiError::NotFound(_) => 404,
-            ApiError::FailedPrecondition(_) | ApiError::AlreadyExists(_) => 409,
-            ApiError::Unauthenticated(_) => 401,
-            ApiError::PermissionDenied(_) => 403,
-            ApiError::Unavailable(_) => 503,
-            ApiError::Internal => 500,
-        }
+    /// The gRPC code of this error.
+    pub fn code(&self) -> Code {
+        self.error_code().grpc()
     }
 }
 

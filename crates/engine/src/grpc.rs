@@ -1,7 +1,7 @@
 //! The Files, Jobs and Admin gRPC services: authenticate, convert, call the engine.
 
 use crate::auth::{Authenticator, Caller};
-use crate::convert::{file_to_proto, job_to_proto, overview_to_proto, state_from_proto};
+use crate::convert::{file_to_proto, job_to_proto, overview_to_proto};
 use crate::engine::{Engine, SubmitRequest};
 use crate::error::ApiError;
 use bytes::Bytes;
@@ -111,7 +111,7 @@ impl Jobs for GrpcApi {
         for (i, s) in r.states.iter().enumerate() {
             let st = pb::JobState::try_from(*s)
                 .ok()
-                .and_then(state_from_proto)
+                .and_then(forklift_rpc::state::from_proto)
                 .ok_or_else(|| ApiError::invalid(format!("states[{i}]"), "not a job state"))?;
             // Repeats would only lengthen the query (a list of the same state many times).
             if !states.contains(&st) {

@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
+pub mod error_code;
 pub mod params;
+pub mod state;
 pub mod time;
 
 /// `forklift.v1`: the Files, Jobs and Admin services and their messages.

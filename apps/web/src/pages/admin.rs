@@ -4,7 +4,7 @@
 
 use super::{Chrome, CsrfOnly, ListQuery, check_csrf, render, see_other};
 use crate::error::PageError;
-use crate::model::{Job, parse_state, rfc3339, state_name};
+use crate::model::{Job, parse_state, rfc3339};
 use crate::session::{AdminUser, Csrf};
 use crate::state::Web;
 use askama::Template;
@@ -57,7 +57,10 @@ pub async fn admin_page(
         page: Chrome::new("Admin", "admin", Some(&user), &csrf),
         jobs: data.jobs,
         failed: data.failed,
-        state: state.map(|s| state_name(s).to_owned()).unwrap_or_default(),
+        state: state
+            .and_then(forklift_rpc::state::from_proto)
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
         kind,
         next: data.next,
         overview: data.overview,
@@ -127,7 +130,9 @@ impl Overview {
             states: o
                 .jobs_by_state
                 .iter()
-                .map(|s| (state_name(s.state()), s.count))
+                .filter_map(|s| {
+                    forklift_rpc::state::from_proto(s.state()).map(|st| (st.as_str(), s.count))
+                })
                 .collect(),
             workers: o
                 .workers

@@ -115,7 +115,7 @@ struct JobsPage {
 }
 
 /// The state filters of job lists.
-pub const STATES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
+pub const STATES: [forklift_domain::JobState; 5] = forklift_domain::JobState::ALL;
 
 /// `GET /jobs`: all my jobs, filtered by state, paged.
 pub async fn jobs_index(
@@ -147,7 +147,8 @@ pub async fn jobs_index(
             .map(|j| Job::from_proto(j, &kinds))
             .collect(),
         state: state
-            .map(|s| crate::model::state_name(s).to_owned())
+            .and_then(forklift_rpc::state::from_proto)
+            .map(|s| s.as_str().to_owned())
             .unwrap_or_default(),
         next: r.next_page_token,
     })

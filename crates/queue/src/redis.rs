@@ -20,7 +20,7 @@
 
 use crate::{Delivery, EventBus, QueueError, Transport};
 use async_trait::async_trait;
-use forklift_domain::{Event, JobId, Millis, now_ms};
+use forklift_domain::{Event, JobId, now_ms};
 use futures::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, MultiplexedConnection};
@@ -36,26 +36,40 @@ pub const PROMOTE_BATCH: usize = 100;
 /// (a delayed publish wakes it earlier).
 const MAX_BLOCK: Duration = Duration::from_secs(2);
 
+/// A `ready` score, in the one place both scripts take it from: priority first (higher
+/// sorts first, -100 to 100), then the time the job became ready (Unix milliseconds,
+/// well under 1e13), so that equal priorities keep their order.
+macro_rules! ready_score_lua {
+    () => {
+        "local function ready_score(prio, at) return (100 - prio) * 1e13 + at end\n"
+    };
+}
+
 /// Publishes a delivery: into `delayed` if in the future (waking a blocked consumer to
 /// look at its due time), else into `ready`, unless it is already waiting in `ready`.
-/// ARGV[2] is the job's member in `delayed` ([`delayed_member`]).
-const PUBLISH: &str = r"
+/// ARGV[2] is the job's member in `delayed` ([`delayed_member`]), ARGV[3] its priority.
+const PUBLISH: &str = concat!(
+    ready_score_lua!(),
+    r"
 local ready, delayed, wake = KEYS[1], KEYS[2], KEYS[3]
-local id, member, score, run_at, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local id, member, prio, run_at, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 if redis.call('ZSCORE', ready, id) then return 0 end
 if run_at > now then
   redis.call('ZADD', delayed, 'NX', run_at, member)
   redis.call('ZADD', wake, 0, 'wake')
 else
   redis.call('ZREM', delayed, member)
-  redis.call('ZADD', ready, 'NX', score, id)
+  redis.call('ZADD', ready, 'NX', ready_score(prio, now), id)
 end
 return 1
-";
+"
+);
 
 /// Promotes up to ARGV[2] due delayed jobs, then pops the best ready one.
 /// Returns {id or false, next delayed due time or false}.
-const FETCH: &str = r"
+const FETCH: &str = concat!(
+    ready_score_lua!(),
+    r"
 local ready, delayed = KEYS[1], KEYS[2]
 local now, batch = tonumber(ARGV[1]), tonumber(ARGV[2])
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, batch)
@@ -64,12 +78,13 @@ for _, m in ipairs(due) do
   local prio = tonumber(string.sub(m, 1, sep - 1))
   local id = string.sub(m, sep + 1)
   redis.call('ZREM', delayed, m)
-  redis.call('ZADD', ready, 'NX', (100 - prio) * 1e13 + now, id)
+  redis.call('ZADD', ready, 'NX', ready_score(prio, now), id)
 end
 local popped = redis.call('ZPOPMIN', ready)
 local next_due = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
 return {popped[1] or false, next_due[2] or false}
-";
+"
+);
 
 fn keys(queue: &str) -> (String, String) {
     (
@@ -86,11 +101,6 @@ fn wake_key(queue: &str) -> String {
 /// `ready` keeps the priority.
 fn delayed_member(priority: i32, id: JobId) -> String {
     format!("{}:{id}", priority.clamp(-100, 100))
-}
-
-/// Ready score: priority first (higher sorts first), then publish time.
-fn ready_score(priority: i32, at: Millis) -> f64 {
-    f64::from(100 - priority.clamp(-100, 100)) * 1e13 + at as f64
 }
 
 fn backend(e: redis::RedisError) -> QueueError {
@@ -178,7 +188,7 @@ impl Transport for RedisTransport {
             .key(wake_key(&d.queue))
             .arg(d.job_id.to_string())
             .arg(delayed_member(d.priority, d.job_id))
-            .arg(ready_score(d.priority, now))
+            .arg(d.priority.clamp(-100, 100))
             .arg(d.run_at)
             .arg(now)
             .invoke_async(&mut c)

@@ -125,12 +125,13 @@ impl IntoResponse for PageError {
             PageError::Bad(status, m) => error_page(status, "That did not work", &m),
             PageError::Rpc(s) => rpc_page(&s),
             PageError::Internal(m) => {
-                tracing::error!("page failed: {m}");
-                error_page(
+                let mut res = error_page(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Something went wrong",
                     "Something went wrong on our side. Please try again in a moment.",
-                )
+                );
+                res.extensions_mut().insert(InternalDetail(m));
+                res
             }
         }
     }
@@ -197,6 +198,8 @@ pub struct ApiFailure {
     status: StatusCode,
     body: ErrorBody,
     retry_after: Option<u64>,
+    /// What went wrong inside, for the log only.
+    detail: Option<String>,
 }
 
 impl ApiFailure {
@@ -212,6 +215,7 @@ impl ApiFailure {
                 },
             },
             retry_after: None,
+            detail: None,
         }
     }
 
@@ -242,14 +246,15 @@ impl ApiFailure {
         f
     }
 
-    /// 500 (logged).
-    pub fn internal(msg: impl Into<String>) -> Self {
-        tracing::error!("API request failed: {}", msg.into());
-        Self::new(
+    /// 500; `detail` is logged by [`log_failures`], never sent.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        let mut f = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal.name(),
             "something went wrong on our side",
-        )
+        );
+        f.detail = Some(detail.into());
+        f
     }
 }
 
@@ -275,6 +280,9 @@ impl From<forklift_accounts::AccountsError> for ApiFailure {
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
         let mut res = (self.status, Json(self.body)).into_response();
+        if let Some(d) = self.detail {
+            res.extensions_mut().insert(InternalDetail(d));
+        }
         if let Some(s) = self.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
@@ -287,6 +295,21 @@ impl IntoResponse for ApiFailure {
         }
         res
     }
+}
+
+/// What went wrong inside a request that answered 500: carried in the response's
+/// extensions from where the failure was made to [`log_failures`], so that errors are
+/// converted without logging and logged once, in the request's span.
+#[derive(Debug, Clone)]
+pub struct InternalDetail(pub String);
+
+/// Logs the hidden detail of every failure our side caused (see [`InternalDetail`]).
+pub async fn log_failures(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let res = next.run(req).await;
+    if let Some(InternalDetail(d)) = res.extensions().get::<InternalDetail>() {
+        tracing::error!(detail = %d, "request failed: {d}");
+    }
+    res
 }
 
 /// Gives every failure under `/api/` the JSON API's one error shape, whoever made it:
@@ -343,4 +366,31 @@ pub async fn api_error_shape(
         }
     }
     shaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The detail of a failure on our side goes to the log (through the response's
+    /// extensions), never to the client.
+    #[tokio::test]
+    async fn internal_details_reach_the_log_layer_not_the_client() {
+        for res in [
+            ApiFailure::internal("database: connection refused").into_response(),
+            PageError::internal("database: connection refused").into_response(),
+            ApiFailure::from(Status::internal("database: connection refused")).into_response(),
+        ] {
+            assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let detail = res.extensions().get::<InternalDetail>().cloned();
+            assert!(detail.is_some_and(|d| d.0.contains("connection refused")));
+            let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            assert!(!String::from_utf8_lossy(&body).contains("connection refused"));
+        }
+        let refused = ApiFailure::from(Status::not_found("no such job")).into_response();
+        assert!(refused.extensions().get::<InternalDetail>().is_none());
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    }
 }

@@ -100,6 +100,7 @@ pub fn router(web: Web) -> Router {
         .merge(streaming)
         .route("/api/v1/{*rest}", axum::routing::any(api::not_found))
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(crate::error::log_failures))
         .layer(axum::middleware::from_fn(crate::error::api_error_shape))
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),

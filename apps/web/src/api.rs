@@ -17,7 +17,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 /// A page of files.
 #[derive(Serialize, ToSchema)]
-pub struct FilePage {
+pub struct FileList {
     /// The files, newest first.
     pub items: Vec<File>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -26,7 +26,7 @@ pub struct FilePage {
 
 /// A page of jobs.
 #[derive(Serialize, ToSchema)]
-pub struct JobPage {
+pub struct JobList {
     /// The jobs, newest first.
     pub items: Vec<Job>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -107,22 +107,22 @@ pub async fn upload_file(
 
 /// List my files.
 #[utoipa::path(get, path = "/api/v1/files", tag = "files", params(Paging),
-    responses((status = 200, body = FilePage), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = FileList), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_files(
     State(web): State<Web>,
     ApiCaller(user): ApiCaller,
     Query(p): Query<Paging>,
-) -> Result<Json<FilePage>, ApiFailure> {
+) -> Result<Json<FileList>, ApiFailure> {
     let r = web
-        .backend()
+        .jobs_api()
         .list_files(
             &user,
             p.limit.unwrap_or(0),
             p.cursor.as_deref().unwrap_or(""),
         )
         .await?;
-    Ok(Json(FilePage {
+    Ok(Json(FileList {
         items: r.files.into_iter().map(File::from_proto).collect(),
         next_cursor: cursor(r.next_page_token),
     }))
@@ -138,7 +138,7 @@ pub async fn get_file(
     Path(id): Path<String>,
 ) -> Result<Json<File>, ApiFailure> {
     Ok(Json(File::from_proto(
-        web.backend().get_file(&user, &id).await?,
+        web.jobs_api().get_file(&user, &id).await?,
     )))
 }
 
@@ -164,7 +164,7 @@ pub async fn delete_file(
     ApiCaller(user): ApiCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiFailure> {
-    web.backend().delete_file(&user, &id).await?;
+    web.jobs_api().delete_file(&user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -192,7 +192,7 @@ pub async fn submit_job(
     req.idempotency_key = j.idempotency_key;
     req.priority = j.priority;
     req.max_attempts = j.max_attempts;
-    let job = match web.backend().submit(&user, req).await {
+    let job = match web.jobs_api().submit(&user, req).await {
         Ok(job) => job,
         Err(s) if s.code() == tonic::Code::InvalidArgument => {
             let fields = crate::error::field_errors(&s)
@@ -211,14 +211,14 @@ pub async fn submit_job(
 
 /// List my jobs.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(Paging, JobFilter),
-    responses((status = 200, body = JobPage), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = JobList), (status = 400, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_jobs(
     State(web): State<Web>,
     ApiCaller(user): ApiCaller,
     Query(p): Query<Paging>,
     Query(f): Query<JobFilter>,
-) -> Result<Json<JobPage>, ApiFailure> {
+) -> Result<Json<JobList>, ApiFailure> {
     let states = match f.state.as_deref().filter(|s| !s.is_empty()) {
         None => Vec::new(),
         Some(s) => vec![parse_state(s).ok_or_else(|| {
@@ -232,7 +232,7 @@ pub async fn list_jobs(
     };
     let kinds = web.kinds().await?;
     let r = web
-        .backend()
+        .jobs_api()
         .list_jobs(
             &user,
             pb::ListJobsRequest {
@@ -244,7 +244,7 @@ pub async fn list_jobs(
             },
         )
         .await?;
-    Ok(Json(JobPage {
+    Ok(Json(JobList {
         items: r
             .jobs
             .into_iter()
@@ -263,7 +263,7 @@ pub async fn get_job(
     ApiCaller(user): ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiFailure> {
-    let j = web.backend().get_job(&user, &id).await?;
+    let j = web.jobs_api().get_job(&user, &id).await?;
     Ok(Json(Job::from_proto(j, &web.kinds().await?)))
 }
 
@@ -277,7 +277,7 @@ pub async fn cancel_job(
     ApiCaller(user): ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiFailure> {
-    let j = web.backend().cancel(&user, &id).await?;
+    let j = web.jobs_api().cancel(&user, &id).await?;
     Ok(Json(Job::from_proto(j, &web.kinds().await?)))
 }
 
@@ -291,7 +291,7 @@ pub async fn retry_job(
     ApiCaller(user): ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiFailure> {
-    let j = web.backend().retry(&user, &id).await?;
+    let j = web.jobs_api().retry(&user, &id).await?;
     Ok(Json(Job::from_proto(j, &web.kinds().await?)))
 }
 
@@ -301,7 +301,7 @@ pub async fn retry_job(
     info(title = "Forklift API", description = "Files and jobs. Authenticate with `Authorization: Bearer <token>`; create tokens on the API tokens page."),
     paths(upload_file, list_files, get_file, download_file, delete_file,
           submit_job, list_jobs, get_job, cancel_job, retry_job, crate::events::api_job_events),
-    components(schemas(File, Job, crate::model::JobOutput, FilePage, JobPage, NewJob, ErrorBody,
+    components(schemas(File, Job, crate::model::JobOutput, FileList, JobList, NewJob, ErrorBody,
         crate::error::ErrorDetail, FieldError)),
     modifiers(&BearerAuth),
     tags((name = "files", description = "Uploads and outputs"), (name = "jobs", description = "Work on files"))

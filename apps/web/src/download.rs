@@ -17,7 +17,7 @@ pub async fn respond(
     id: &str,
     inline: bool,
 ) -> Result<Response, tonic::Status> {
-    let (file, content) = web.backend().download(user, id).await?;
+    let (file, content) = web.jobs_api().download(user, id).await?;
     let inline = inline && INLINE.contains(&file.content_type.as_str());
     let disposition = format!(
         "{}; filename=\"{}\"; filename*=UTF-8''{}",

@@ -41,7 +41,7 @@ fn sse(stream: impl Stream<Item = Event> + Send + 'static) -> Response {
 }
 
 async fn watch(web: &Web, user: &User, id: &str) -> Result<Response, tonic::Status> {
-    let stream = web.backend().watch(user, id).await?;
+    let stream = web.jobs_api().watch(user, id).await?;
     let kinds = web.kinds().await?;
     let events = stream
         .take_while(|r| futures::future::ready(r.is_ok()))
@@ -92,7 +92,7 @@ pub async fn user_events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok())
         .map(forklift_rpc::time::timestamp);
-    let stream = web.backend().watch_all(&user, since).await?;
+    let stream = web.jobs_api().watch_all(&user, since).await?;
     let kinds = web.kinds().await?;
     let events = stream
         .take_while(|r| futures::future::ready(r.is_ok()))

@@ -49,7 +49,7 @@ async fn readyz(State(web): State<Web>) -> (StatusCode, &'static str) {
         tracing::warn!(error = %e, "not ready: database: {e}");
         return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n");
     }
-    let mut client = HealthClient::new(web.backend().transport().clone());
+    let mut client = HealthClient::new(web.jobs_api().transport().clone());
     let check = client.check(HealthCheckRequest {
         service: "forklift.v1.Jobs".into(),
     });

@@ -1,6 +1,6 @@
 //! The Forklift web app: server-rendered pages, the JSON API, live progress, uploads
 //! and downloads. It owns accounts, sessions and API tokens; every file and job call
-//! goes through the Files and Jobs gRPC API ([`backend`]).
+//! goes through the Files and Jobs gRPC API ([`jobs_api`]).
 //!
 //! - **Unified** (no `FORKLIFT_JOBS_URL`): hosts the jobs service in-process — the
 //!   engine, its workers and the gRPC API — on an embedded SQLite database, an
@@ -16,11 +16,11 @@
 
 mod api;
 mod assets;
-pub mod backend;
 mod download;
 mod error;
 mod events;
 mod health;
+pub mod jobs_api;
 pub mod kinds;
 pub mod model;
 mod pages;
@@ -36,7 +36,7 @@ use anyhow::Context;
 use forklift_accounts::Accounts;
 use forklift_config::WebConfig;
 #[cfg(feature = "unified")]
-use forklift_host::{JobsHost, Listeners, Roles};
+use forklift_host::{Duties, JobsHost, Listeners};
 use state::{Web, WebParts};
 use std::future::Future;
 use std::path::PathBuf;
@@ -87,12 +87,12 @@ impl App {
 fn web_parts(
     cfg: &WebConfig,
     accounts: Accounts,
-    backend: backend::Backend,
+    jobs_api: jobs_api::JobsApi,
     metrics: Arc<forklift_serve::Metrics>,
 ) -> WebParts {
     WebParts {
         accounts,
-        backend,
+        jobs_api,
         metrics,
         max_upload_bytes: cfg.common.max_upload_mb * 1024 * 1024,
         secure_cookies: cfg.secure_cookies,
@@ -122,11 +122,11 @@ pub async fn build(cfg: &WebConfig) -> anyhow::Result<App> {
             let accounts = Accounts::open(&cfg.common.database_url()).await.context(
                 "FORKLIFT_DATABASE_URL: cannot open the database (accounts and sessions)",
             )?;
-            let backend =
-                backend::Backend::new(forklift_serve::channel_transport(channel), &token)?;
+            let jobs_api =
+                jobs_api::JobsApi::new(forklift_serve::channel_transport(channel), &token)?;
             let metrics = Arc::new(forklift_serve::Metrics::default());
             Ok(App {
-                web: Web::new(web_parts(cfg, accounts, backend, metrics)),
+                web: Web::new(web_parts(cfg, accounts, jobs_api, metrics)),
                 mode: Mode::Extracted,
             })
         }
@@ -148,11 +148,11 @@ async fn unified(cfg: &WebConfig) -> anyhow::Result<App> {
         .unwrap_or_else(forklift_accounts::random_secret);
     common.service_token = Some(token.clone());
     let host = JobsHost::build(&common, true).await?;
-    let backend = backend::Backend::new(host.local_grpc().await, &token)?;
+    let jobs_api = jobs_api::JobsApi::new(host.local_grpc().await, &token)?;
     let web = Web::new(web_parts(
         cfg,
         host.accounts().clone(),
-        backend,
+        jobs_api,
         host.engine().metrics().clone(),
     ));
     Ok(App {
@@ -202,7 +202,7 @@ pub async fn serve(
     let served = match app.mode {
         #[cfg(feature = "unified")]
         Mode::Unified(host) => {
-            let roles = Roles {
+            let roles = Duties {
                 api: true,
                 workers: true,
             };

@@ -1,6 +1,6 @@
 //! The web app's shared state: accounts, the jobs service's API, limits.
 
-use crate::backend::Backend;
+use crate::jobs_api::JobsApi;
 use crate::kinds::{Catalog, Kinds};
 use crate::ratelimit::RateLimiter;
 use forklift_accounts::Accounts;
@@ -14,7 +14,7 @@ pub struct Web(Arc<Inner>);
 
 struct Inner {
     accounts: Accounts,
-    backend: Backend,
+    jobs_api: JobsApi,
     kinds: Catalog,
     metrics: Arc<Metrics>,
     max_upload_bytes: u64,
@@ -33,7 +33,7 @@ pub struct WebParts {
     /// Accounts, sessions and API tokens.
     pub accounts: Accounts,
     /// The jobs service.
-    pub backend: Backend,
+    pub jobs_api: JobsApi,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
     /// Largest upload.
@@ -53,7 +53,7 @@ impl Web {
     pub fn new(p: WebParts) -> Self {
         Self(Arc::new(Inner {
             accounts: p.accounts,
-            backend: p.backend,
+            jobs_api: p.jobs_api,
             kinds: Catalog::default(),
             metrics: p.metrics,
             max_upload_bytes: p.max_upload_bytes,
@@ -73,13 +73,13 @@ impl Web {
     }
 
     /// The jobs service.
-    pub fn backend(&self) -> &Backend {
-        &self.0.backend
+    pub fn jobs_api(&self) -> &JobsApi {
+        &self.0.jobs_api
     }
 
     /// The job kinds, as the jobs service describes them (cached).
     pub async fn kinds(&self) -> Result<Kinds, tonic::Status> {
-        self.0.kinds.get(|| self.0.backend.list_kinds()).await
+        self.0.kinds.get(|| self.0.jobs_api.list_kinds()).await
     }
 
     /// Request metrics.

@@ -2,7 +2,7 @@
 //! so memory stays flat whatever the file size, and an upload over the limit is cut
 //! off (and nothing stored) as soon as it crosses it.
 
-use crate::backend::UploadPart;
+use crate::jobs_api::UploadPart;
 use crate::session::Csrf;
 use crate::state::Web;
 use axum::extract::Multipart;
@@ -129,7 +129,7 @@ async fn stream_field(
 ) -> Result<pb::File, UploadError> {
     let (tx, rx) = tokio::sync::mpsc::channel::<UploadPart>(4);
     let upload = web
-        .backend()
+        .jobs_api()
         .upload(user, name, content_type, ReceiverStream::new(rx));
     // Why the pump gave up, if it did: the upload's answer to the abandoned stream
     // is then beside the point.
@@ -148,7 +148,7 @@ async fn stream_field(
             if total > max {
                 break UploadError::TooLarge(max);
             }
-            for part in chunk.chunks(crate::backend::UPLOAD_CHUNK) {
+            for part in chunk.chunks(crate::jobs_api::UPLOAD_CHUNK) {
                 if tx
                     .send(UploadPart::Chunk(chunk.slice_ref(part)))
                     .await

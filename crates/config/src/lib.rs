@@ -53,8 +53,8 @@ pub struct WebConfig {
 )]
 pub struct JobsConfig {
     /// What this process does: serve the API, run jobs, or both.
-    #[arg(long, env = "FORKLIFT_ROLE", value_enum, default_value_t = Role::Both)]
-    pub role: Role,
+    #[arg(long, env = "FORKLIFT_ROLE", value_enum, default_value_t = ProcessRole::Both)]
+    pub role: ProcessRole,
     /// Address the gRPC API listens on (roles api and both).
     #[arg(long, env = "FORKLIFT_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
@@ -113,7 +113,7 @@ pub enum AdminCommand {
 
 /// What a jobs-service process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Role {
+pub enum ProcessRole {
     /// Serve the Files, Jobs and Admin gRPC API; run no jobs.
     Api,
     /// Run jobs from the configured queues; serve only health and metrics.

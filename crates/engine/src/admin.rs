@@ -13,7 +13,7 @@ const LIVE_PERIODS: u32 = 3;
 
 /// The installation at a glance, for admins.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Overview {
+pub struct AdminOverview {
     /// Every known queue, by name.
     pub queues: Vec<QueueStats>,
     /// Jobs per state, every state in lifecycle order.
@@ -44,7 +44,7 @@ pub struct WorkerStats {
 
 impl Engine {
     /// The overview; PERMISSION_DENIED for anyone but an admin.
-    pub async fn overview(&self, caller: &Caller) -> Result<Overview, ApiError> {
+    pub async fn overview(&self, caller: &Caller) -> Result<AdminOverview, ApiError> {
         caller.require_admin("the admin overview")?;
         let running = self.store().running_counts().await?;
         let live_since =
@@ -52,7 +52,7 @@ impl Engine {
         let workers = self.store().workers_seen_since(live_since).await?;
         let queues = self.queue_stats(&running, &workers).await?;
         let jobs_by_state = self.state_counts().await?;
-        Ok(Overview {
+        Ok(AdminOverview {
             queues,
             jobs_by_state,
             workers: worker_stats(workers, &running),

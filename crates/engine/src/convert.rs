@@ -1,6 +1,6 @@
 //! Records to their proto form.
 
-use crate::admin::{Overview, WorkerStats};
+use crate::admin::{AdminOverview, WorkerStats};
 use crate::kind::Registry;
 use forklift_domain::{FileRecord, Job};
 use forklift_rpc::time::timestamp;
@@ -41,7 +41,7 @@ pub fn job_to_proto(job: &Job, registry: &Registry) -> pb::Job {
 }
 
 /// The admin overview's proto form.
-pub fn overview_to_proto(o: &Overview) -> pb::Overview {
+pub fn overview_to_proto(o: &AdminOverview) -> pb::Overview {
     pb::Overview {
         queues: o
             .queues

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use forklift_blob::{BlobError, Blobs};
 use forklift_domain::{Event, FileId, FileRecord, Job, JobId, JobState, Millis, now_ms};
 use forklift_queue::{Delivery, EventBus, Transport};
-use forklift_store::{CancelOutcome, JobFilter, NewFile, NewJob, Store};
+use forklift_store::{CancelOutcome, JobInsert, JobQuery, NewFile, Store};
 use futures::Stream;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -254,7 +254,7 @@ impl Engine {
             self.owned_file(caller, *id).await?;
         }
         let now = now_ms();
-        let new = NewJob {
+        let new = JobInsert {
             id: JobId::new(),
             owner_id: caller.user_id,
             kind: kind.name().to_owned(),
@@ -318,7 +318,7 @@ impl Engine {
         let mut jobs = self
             .inner
             .store
-            .list_jobs(&JobFilter {
+            .list_jobs(&JobQuery {
                 owner,
                 states,
                 kind,

@@ -10,7 +10,7 @@ mod kind;
 mod watch;
 mod worker;
 
-pub use admin::{Overview, QueueStats, WorkerStats};
+pub use admin::{AdminOverview, QueueStats, WorkerStats};
 pub use convert::{file_to_proto, job_to_proto, overview_to_proto};
 pub use ctx::{JobCtx, Progress};
 pub use engine::{Engine, EngineConfig, SubmitRequest, guess_content_type};

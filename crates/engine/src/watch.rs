@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::engine::{Engine, WATCH_RESYNC};
 use crate::error::ApiError;
 use forklift_domain::{Event, Job, JobId, JobState, Millis, UserId, now_ms};
-use forklift_store::JobFilter;
+use forklift_store::JobQuery;
 use futures::Stream;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -112,7 +112,7 @@ impl Engine {
         }
         let mut jobs = self
             .store()
-            .list_jobs(&JobFilter {
+            .list_jobs(&JobQuery {
                 owner: Some(owner),
                 states: vec![JobState::Queued, JobState::Running],
                 limit: SNAPSHOT_LIMIT,

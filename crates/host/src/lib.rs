@@ -37,17 +37,17 @@ pub struct JobsHost {
 
 /// What a process does with a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Roles {
+pub struct Duties {
     /// Serve the Files, Jobs and Admin gRPC API.
     pub api: bool,
     /// Run jobs from the configured queues.
     pub workers: bool,
 }
 
-impl From<forklift_config::Role> for Roles {
-    fn from(r: forklift_config::Role) -> Self {
-        use forklift_config::Role::*;
-        Roles {
+impl From<forklift_config::ProcessRole> for Duties {
+    fn from(r: forklift_config::ProcessRole) -> Self {
+        use forklift_config::ProcessRole::*;
+        Duties {
             api: matches!(r, Api | Both),
             workers: matches!(r, Worker | Both),
         }
@@ -181,7 +181,7 @@ impl JobsHost {
     pub async fn run(
         self,
         listeners: Listeners,
-        roles: Roles,
+        roles: Duties,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         self.run_with_routes(listeners, roles, axum::Router::new(), shutdown)
@@ -193,7 +193,7 @@ impl JobsHost {
     pub async fn run_with_routes(
         self,
         listeners: Listeners,
-        roles: Roles,
+        roles: Duties,
         routes: axum::Router,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@
 use forklift_accounts::Accounts;
 use forklift_db::Db;
 use forklift_domain::{JobId, Role, UserId, now_ms};
-use forklift_store::{JobFilter, NewJob, NewOutput, Store};
+use forklift_store::{JobInsert, JobQuery, NewOutput, Store};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@ async fn main() {
     bench("list_jobs (20 rows)", run, move || {
         let s = s.clone();
         async move {
-            let filter = JobFilter {
+            let filter = JobQuery {
                 owner: Some(owner),
                 limit: 20,
                 ..Default::default()
@@ -89,7 +89,7 @@ async fn main() {
         let s = s.clone();
         async move {
             let now = now_ms();
-            let new = NewJob {
+            let new = JobInsert {
                 run_at: now,
                 ..new_job(owner)
             };
@@ -118,8 +118,8 @@ async fn main() {
 }
 
 /// A job shaped like an image thumbnail request.
-fn new_job(owner: UserId) -> NewJob {
-    NewJob {
+fn new_job(owner: UserId) -> JobInsert {
+    JobInsert {
         id: JobId::new(),
         owner_id: owner,
         kind: "image.thumbnail".into(),

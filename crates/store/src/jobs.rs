@@ -30,7 +30,7 @@ macro_rules! running_update {
 
 /// A validated job about to be recorded as `queued`.
 #[derive(Debug, Clone)]
-pub struct NewJob {
+pub struct JobInsert {
     /// Its id.
     pub id: JobId,
     /// Who submits it.
@@ -114,7 +114,7 @@ pub struct QueuedJob {
 
 /// Which jobs to list.
 #[derive(Debug, Clone, Default)]
-pub struct JobFilter {
+pub struct JobQuery {
     /// Only this owner's (None: everyone's, for admins).
     pub owner: Option<UserId>,
     /// Only these states (empty: all).
@@ -141,7 +141,7 @@ pub struct RunningCount {
 impl Store {
     /// Records a new queued job. With an idempotency key already used by the same owner,
     /// returns the existing job and `false` instead (or an error if it differs).
-    pub async fn insert_job(&self, new: &NewJob, now: Millis) -> Result<(Job, bool)> {
+    pub async fn insert_job(&self, new: &JobInsert, now: Millis) -> Result<(Job, bool)> {
         let inputs = serde_json::to_string(&new.input_file_ids).map_err(corrupt)?;
         let q = q!(
             concat!(
@@ -196,7 +196,7 @@ impl Store {
     }
 
     /// A page of jobs, newest first.
-    pub async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<Job>> {
+    pub async fn list_jobs(&self, f: &JobQuery) -> Result<Vec<Job>> {
         // `$n` placeholders numbered by hand: they are what both backends accept.
         let mut sql = String::from(concat!("SELECT ", job_columns!(), " FROM jobs WHERE 1 = 1"));
         let mut args = Vec::new();

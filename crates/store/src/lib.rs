@@ -5,7 +5,7 @@ mod workers;
 
 pub use files::NewFile;
 pub use jobs::{
-    CancelOutcome, Claim, JobFilter, NewJob, NewOutput, QueuedJob, Recovered, RunningCount,
+    CancelOutcome, Claim, JobInsert, JobQuery, NewOutput, QueuedJob, Recovered, RunningCount,
 };
 pub use workers::WorkerRecord;
 

@@ -7,7 +7,7 @@
 use forklift_accounts::Accounts;
 use forklift_domain::{JobId, JobState, Role, User, now_ms};
 use forklift_store::{
-    CancelOutcome, JobFilter, NewJob, NewOutput, RunningCount, Store, StoreError, WorkerRecord,
+    CancelOutcome, JobInsert, JobQuery, NewOutput, RunningCount, Store, StoreError, WorkerRecord,
 };
 
 /// A fresh database of either backend; the guard keeps its files alive.
@@ -96,7 +96,7 @@ on_both!(
 
 async fn new_job(s: &Record, key: Option<&str>) -> forklift_domain::Job {
     let user = match s
-        .list_jobs(&JobFilter {
+        .list_jobs(&JobQuery {
             limit: 1,
             ..Default::default()
         })
@@ -112,7 +112,7 @@ async fn new_job(s: &Record, key: Option<&str>) -> forklift_domain::Job {
                 .id
         }
     };
-    let new = NewJob {
+    let new = JobInsert {
         params: serde_json::json!({"a": 1}),
         max_attempts: 2,
         idempotency_key: key.map(str::to_owned),
@@ -351,7 +351,7 @@ async fn release_does_not_spend_the_attempt_and_claims_respect_run_at(db: Db) {
 async fn idempotency_keys_are_per_owner_and_must_match(db: Db) {
     let (s, _d) = store(db).await;
     let a = new_job(&s, Some("k")).await;
-    let again = NewJob {
+    let again = JobInsert {
         id: JobId::new(),
         owner_id: a.owner_id,
         kind: a.kind.clone(),
@@ -366,7 +366,7 @@ async fn idempotency_keys_are_per_owner_and_must_match(db: Db) {
     let (same, created) = s.insert_job(&again, now_ms()).await.unwrap();
     assert!(!created);
     assert_eq!(same.id, a.id);
-    let different = NewJob {
+    let different = JobInsert {
         params: serde_json::json!({"a": 2}),
         ..again.clone()
     };
@@ -375,7 +375,7 @@ async fn idempotency_keys_are_per_owner_and_must_match(db: Db) {
         Err(StoreError::IdempotencyConflict)
     ));
     let other_user = s.create_user("other@x", Role::User).await.unwrap();
-    let theirs = NewJob {
+    let theirs = JobInsert {
         owner_id: other_user.id,
         id: JobId::new(),
         ..again
@@ -397,7 +397,7 @@ async fn lists_filter_and_page(db: Db) {
         .unwrap()
         .unwrap();
     let all = s
-        .list_jobs(&JobFilter {
+        .list_jobs(&JobQuery {
             owner: Some(a.owner_id),
             limit: 10,
             ..Default::default()
@@ -409,7 +409,7 @@ async fn lists_filter_and_page(db: Db) {
         [c.id, b.id, a.id]
     );
     let page = s
-        .list_jobs(&JobFilter {
+        .list_jobs(&JobQuery {
             owner: Some(a.owner_id),
             before: Some(c.id),
             limit: 1,
@@ -419,7 +419,7 @@ async fn lists_filter_and_page(db: Db) {
         .unwrap();
     assert_eq!(page.iter().map(|j| j.id).collect::<Vec<_>>(), [b.id]);
     let running = s
-        .list_jobs(&JobFilter {
+        .list_jobs(&JobQuery {
             states: vec![JobState::Running],
             limit: 10,
             ..Default::default()
@@ -433,8 +433,8 @@ async fn lists_filter_and_page(db: Db) {
 }
 
 /// A `debug.noop` job of `owner`, due at `run_at`, one attempt, no inputs.
-fn noop(owner: forklift_domain::UserId, run_at: i64) -> NewJob {
-    NewJob {
+fn noop(owner: forklift_domain::UserId, run_at: i64) -> JobInsert {
+    JobInsert {
         id: JobId::new(),
         owner_id: owner,
         kind: "debug.noop".into(),
@@ -607,7 +607,7 @@ async fn concurrent_inserts_and_claims_each_land_exactly_once(db: Db) {
         .map(|i| {
             let s = s.clone();
             tokio::spawn(async move {
-                let new = NewJob {
+                let new = JobInsert {
                     params: serde_json::json!({ "i": i }),
                     idempotency_key: Some(format!("key-{i}")),
                     ..noop(owner, now)
@@ -650,7 +650,7 @@ async fn concurrent_inserts_and_claims_each_land_exactly_once(db: Db) {
     assert!(won.iter().all(|(_, attempt, _)| *attempt == 1));
 
     let all = s
-        .list_jobs(&JobFilter {
+        .list_jobs(&JobQuery {
             owner: Some(owner),
             limit: 1000,
             ..Default::default()
@@ -675,7 +675,7 @@ async fn a_read_right_after_a_write_sees_it(db: Db) {
             let s = s.clone();
             tokio::spawn(async move {
                 let now = now_ms();
-                let new = NewJob {
+                let new = JobInsert {
                     params: serde_json::json!({ "i": i }),
                     ..noop(owner, now)
                 };

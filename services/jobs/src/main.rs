@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use forklift_config::{AdminCommand, JobsCommand, JobsConfig};
-use forklift_host::{JobsHost, Listeners, Roles};
+use forklift_host::{Duties, JobsHost, Listeners};
 use tokio::net::TcpListener;
 
 #[global_allocator]
@@ -50,7 +50,7 @@ async fn run() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let roles = Roles::from(cfg.role);
+    let roles = Duties::from(cfg.role);
     let grpc =
         if roles.api {
             Some(TcpListener::bind(cfg.grpc_addr).await.with_context(|| {

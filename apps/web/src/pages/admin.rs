@@ -77,7 +77,7 @@ pub async fn admin_retry(
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
     check_csrf(&csrf, &f.csrf)?;
-    web.backend().retry(&user, &id).await?;
+    web.jobs_api().retry(&user, &id).await?;
     Ok(see_other("/admin"))
 }
 
@@ -175,7 +175,7 @@ pub async fn load(
     kind: &str,
     cursor: &str,
 ) -> Result<AdminData, PageError> {
-    let b = web.backend();
+    let b = web.jobs_api();
     let list = b.list_jobs(
         admin,
         pb::ListJobsRequest {

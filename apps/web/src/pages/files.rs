@@ -48,7 +48,7 @@ pub async fn files_index(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let r = web
-        .backend()
+        .jobs_api()
         .list_files(&user, 50, q.cursor.as_deref().unwrap_or(""))
         .await?;
     render(&FilesPage {
@@ -104,7 +104,7 @@ pub(super) async fn file_page_with(
     fields: Vec<FieldError>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let (file, kinds) = tokio::try_join!(web.backend().get_file(user, id), web.kinds())?;
+    let (file, kinds) = tokio::try_join!(web.jobs_api().get_file(user, id), web.kinds())?;
     let file = File::from_proto(file);
     let forms = kinds
         .for_file(&file.content_type, &file.name)
@@ -174,6 +174,6 @@ pub async fn file_delete(
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
     check_csrf(&csrf, &f.csrf)?;
-    web.backend().delete_file(&user, &id).await?;
+    web.jobs_api().delete_file(&user, &id).await?;
     Ok(see_other("/files"))
 }

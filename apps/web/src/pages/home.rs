@@ -73,7 +73,7 @@ pub async fn dashboard(
     SignedIn(user): SignedIn,
     csrf: Csrf,
 ) -> Result<Response, PageError> {
-    let b = web.backend();
+    let b = web.jobs_api();
     let (files, jobs) = tokio::try_join!(
         b.list_files(&user, 10, ""),
         b.list_jobs(

@@ -77,7 +77,7 @@ pub async fn start_job(
             .await;
         }
     };
-    match web.backend().submit(&user, req).await {
+    match web.jobs_api().submit(&user, req).await {
         Ok(job) => Ok(see_other(&format!("/jobs/{}", job.id))),
         Err(s)
             if s.code() == tonic::Code::InvalidArgument
@@ -126,7 +126,7 @@ pub async fn jobs_index(
 ) -> Result<Response, PageError> {
     let state = q.state.as_deref().and_then(parse_state);
     let r = web
-        .backend()
+        .jobs_api()
         .list_jobs(
             &user,
             pb::ListJobsRequest {
@@ -169,12 +169,12 @@ pub async fn job_page(
     csrf: Csrf,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let (job, kinds) = tokio::try_join!(web.backend().get_job(&user, &id), web.kinds())?;
+    let (job, kinds) = tokio::try_join!(web.jobs_api().get_job(&user, &id), web.kinds())?;
     let job = Job::from_proto(job, &kinds);
     let mut inputs = Vec::new();
     for f in &job.input_file_ids {
         // An input deleted since is simply not listed.
-        if let Ok(f) = web.backend().get_file(&user, f).await {
+        if let Ok(f) = web.jobs_api().get_file(&user, f).await {
             inputs.push(File::from_proto(f));
         }
     }
@@ -194,7 +194,7 @@ pub async fn job_cancel(
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
     check_csrf(&csrf, &f.csrf)?;
-    web.backend().cancel(&user, &id).await?;
+    web.jobs_api().cancel(&user, &id).await?;
     Ok(see_other(&format!("/jobs/{id}")))
 }
 
@@ -207,7 +207,7 @@ pub async fn job_retry(
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
     check_csrf(&csrf, &f.csrf)?;
-    web.backend().retry(&user, &id).await?;
+    web.jobs_api().retry(&user, &id).await?;
     Ok(see_other(&format!("/jobs/{id}")))
 }
 
@@ -234,7 +234,7 @@ pub async fn job_report(
     csrf: Csrf,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let (job, kinds) = tokio::try_join!(web.backend().get_job(&user, &id), web.kinds())?;
+    let (job, kinds) = tokio::try_join!(web.jobs_api().get_job(&user, &id), web.kinds())?;
     let job = Job::from_proto(job, &kinds);
     let report_file = job
         .report_file()
@@ -242,7 +242,7 @@ pub async fn job_report(
         .file_id
         .clone();
     let bytes = web
-        .backend()
+        .jobs_api()
         .read_small(&user, &report_file, MAX_REPORT_BYTES)
         .await?;
     let report: forklift_profile::report::Report = serde_json::from_slice(&bytes)

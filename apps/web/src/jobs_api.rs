@@ -35,7 +35,7 @@ pub enum UploadPart {
 
 /// gRPC clients plus the credentials to act for users.
 #[derive(Clone)]
-pub struct Backend {
+pub struct JobsApi {
     files: FilesClient<GrpcTransport>,
     jobs: JobsClient<GrpcTransport>,
     admin: AdminClient<GrpcTransport>,
@@ -43,7 +43,7 @@ pub struct Backend {
     service_token: MetadataValue<Ascii>,
 }
 
-impl Backend {
+impl JobsApi {
     /// Clients over `transport`, authenticating with the shared `service_token`.
     pub fn new(transport: GrpcTransport, service_token: &str) -> anyhow::Result<Self> {
         Ok(Self {

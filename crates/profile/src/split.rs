@@ -107,7 +107,7 @@ impl Boundaries {
 mod tests {
     use super::*;
     use crate::reader::{Next, RecordReader};
-    use rand::{Rng, SeedableRng, rngs::StdRng};
+    use proptest::prelude::*;
 
     /// Where the reader's records (and blank lines) end with a line break.
     fn break_ends(input: &[u8]) -> Vec<usize> {
@@ -122,19 +122,27 @@ mod tests {
         ends
     }
 
-    #[test]
-    fn the_last_break_found_is_the_readers_last_record_end() {
-        let mut rng = StdRng::seed_from_u64(11);
-        let alphabet = [b'a', b',', b'"', b'\n', b'\r', b' '];
-        for round in 0..5000 {
-            let len = rng.random_range(1..60);
-            let input: Vec<u8> = (0..len)
-                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
-                .collect();
+    /// A CSV-ish input from the characters that matter, and where to cut it.
+    fn input_and_cuts() -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
+        let alphabet = vec![b'a', b',', b'"', b'\n', b'\r', b' '];
+        prop::collection::vec(prop::sample::select(alphabet), 1..60).prop_flat_map(|input| {
+            let len = input.len();
+            (Just(input), prop::collection::vec(1..=len, 0..6))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
+
+        /// Scanned in any pieces (none ending with a CR but the last), every piece's
+        /// last break is the reader's last record end in it; a failure shrinks to the
+        /// shortest input and fewest cuts that show it.
+        #[test]
+        fn the_last_break_found_is_the_readers_last_record_end((input, cuts) in input_and_cuts()) {
+            let len = input.len();
             let ends = break_ends(&input);
-            // Scan in random pieces, none ending with a CR but the last.
-            let mut cuts: Vec<usize> = (0..rng.random_range(0..6))
-                .map(|_| rng.random_range(1..=len))
+            let mut cuts: Vec<usize> = cuts
+                .into_iter()
                 .filter(|&c| c == len || input[c - 1] != b'\r')
                 .collect();
             cuts.push(len);
@@ -145,10 +153,12 @@ mod tests {
             for to in cuts {
                 let found = scanner.scan(&input[at..to]).map(|p| at + p);
                 let expected = ends.iter().rev().find(|&&e| e > at && e <= to).copied();
-                assert_eq!(
+                prop_assert_eq!(
                     found,
                     expected,
-                    "round {round}, piece {at}..{to} of {:?}",
+                    "piece {}..{} of {:?}",
+                    at,
+                    to,
                     String::from_utf8_lossy(&input)
                 );
                 at = to;

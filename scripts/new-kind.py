@@ -177,18 +177,23 @@ def main() -> None:
     if not 1 <= len(args) <= 2:
         fail("usage: new-kind.py area.verb [queue]   e.g. new-kind.py image.convert media")
     name = args[0]
-    m = NAME.match(name)
+    m = NAME.fullmatch(name)
     if not m:
         fail(
             f"{name!r} is not a kind name: area.verb in lower case, e.g. image.convert "
             "(letters and digits; words of the verb joined by _)"
         )
     area, verb = m.groups()
+    if area == "debug":
+        fail(
+            "debug kinds are written by hand in crates/kinds/src/debug.rs: they must be "
+            "unavailable unless the server enables debug kinds, which the scaffold does not do"
+        )
     field = f"{area}_{verb}"
     message = f"{pascal(field)}Params"
     module = f"{area}_{verb}"
     queue = args[1] if len(args) == 2 and args[1] else (area_queue(area) or area)
-    if not QUEUE.match(queue):
+    if not QUEUE.fullmatch(queue):
         fail(f"{queue!r} is not a queue name")
 
     module_path = KINDS / f"{module}.rs"

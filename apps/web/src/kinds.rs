@@ -15,38 +15,96 @@ use tokio::sync::Mutex;
 /// How long a fetched description is used before it is asked for again.
 pub const REFRESH: Duration = Duration::from_secs(30);
 
+/// Longest one fetch may take: a jobs service that accepts the connection but does not
+/// answer must not hold every page that needs the kinds.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After a failed fetch with nothing to fall back on, callers are answered at once for
+/// this long instead of each waiting for a fetch of its own.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
+
 /// Fetches and keeps the descriptions.
-#[derive(Default)]
 pub struct Catalog {
     codec: ParamsCodec,
-    cached: Mutex<Option<(Instant, Kinds)>>,
+    cached: Mutex<Cached>,
+    refresh: Duration,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self::with_refresh(REFRESH)
+    }
+}
+
+#[derive(Default)]
+struct Cached {
+    kinds: Option<(Instant, Kinds)>,
+    failed: Option<(Instant, tonic::Status)>,
 }
 
 impl Catalog {
+    /// A catalog that asks again after `refresh`.
+    pub fn with_refresh(refresh: Duration) -> Self {
+        Self {
+            codec: ParamsCodec::new(),
+            cached: Mutex::default(),
+            refresh,
+        }
+    }
+
     /// The current descriptions: the cached ones while fresh, else `fetch`'s (which
-    /// one caller runs while the others wait for it).
+    /// one caller runs, within [`FETCH_TIMEOUT`], while the others wait for it). When a
+    /// fetch fails, the last descriptions fetched are used until one succeeds.
     pub async fn get<F, Fut>(&self, fetch: F) -> Result<Kinds, tonic::Status>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<KindInfo>, tonic::Status>>,
     {
         let mut cached = self.cached.lock().await;
-        if let Some((at, kinds)) = cached.as_ref()
-            && at.elapsed() < REFRESH
+        if let Some((at, kinds)) = cached.kinds.as_ref()
+            && at.elapsed() < self.refresh
         {
             return Ok(kinds.clone());
         }
-        let kinds = Kinds {
-            kinds: Arc::new(fetch().await?),
-            codec: self.codec.clone(),
+        if cached.kinds.is_none()
+            && let Some((at, status)) = cached.failed.as_ref()
+            && at.elapsed() < RETRY_AFTER_FAILURE
+        {
+            return Err(status.clone());
+        }
+        let fetched = match tokio::time::timeout(FETCH_TIMEOUT, fetch()).await {
+            Ok(r) => r,
+            Err(_) => Err(tonic::Status::unavailable(
+                "the jobs service did not describe its kinds in time",
+            )),
         };
-        *cached = Some((Instant::now(), kinds.clone()));
-        Ok(kinds)
+        match fetched {
+            Ok(list) => {
+                let kinds = Kinds {
+                    kinds: Arc::new(list),
+                    codec: self.codec.clone(),
+                };
+                cached.kinds = Some((Instant::now(), kinds.clone()));
+                cached.failed = None;
+                Ok(kinds)
+            }
+            Err(status) => match cached.kinds.as_mut() {
+                // Stale but known: use it, and ask again after another period.
+                Some((at, kinds)) => {
+                    *at = Instant::now();
+                    Ok(kinds.clone())
+                }
+                None => {
+                    cached.failed = Some((Instant::now(), status.clone()));
+                    Err(status)
+                }
+            },
+        }
     }
 }
 
 /// A snapshot of the kinds; cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Kinds {
     kinds: Arc<Vec<KindInfo>>,
     codec: ParamsCodec,
@@ -265,7 +323,15 @@ pub fn form_params(
     let mut errors = Vec::new();
     let mut root = Map::new();
     for input in form_inputs(kind) {
-        let raw = form.get(&input.name).map_or("", |v| v.trim());
+        // A choice is sent as it is (the Tab delimiter is whitespace); typed text is
+        // trimmed.
+        let raw = form.get(&input.name).map_or("", |v| {
+            if input.control == "select" {
+                v.as_str()
+            } else {
+                v.trim()
+            }
+        });
         let value = match input.ty {
             ParamType::Boolean => Json::Bool(matches!(raw, "on" | "true" | "1")),
             _ if raw.is_empty() => continue,
@@ -404,7 +470,7 @@ fn field_schema(f: &ParamField) -> utoipa::openapi::RefOr<utoipa::openapi::schem
         return ArrayBuilder::new()
             .items(items)
             .min_items(Some(f.min_items as usize))
-            .max_items(Some(f.max_items as usize))
+            .max_items((f.max_items > 0).then_some(f.max_items as usize))
             .description(Some(about))
             .into();
     }
@@ -425,4 +491,74 @@ fn pascal(snake: &str) -> String {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use forklift_rpc::v1::ParamChoice;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn profile() -> KindInfo {
+        KindInfo {
+            name: "data.profile".into(),
+            params_field: "data_profile".into(),
+            fields: vec![ParamField {
+                name: "delimiter".into(),
+                r#type: ParamType::String as i32,
+                choices: [("", "Detect"), ("\t", "Tab"), (",", "Comma")]
+                    .map(|(value, label)| ParamChoice {
+                        value: value.into(),
+                        label: label.into(),
+                        number: 0,
+                    })
+                    .to_vec(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// A chosen Tab is whitespace, and must arrive as itself.
+    #[test]
+    fn a_chosen_tab_is_not_trimmed_away() {
+        let form = HashMap::from([("delimiter".to_owned(), "\t".to_owned())]);
+        let params = form_params(&profile(), &form).unwrap();
+        assert_eq!(params["delimiter"], "\t");
+    }
+
+    /// A failed fetch falls back on the last descriptions; with none, callers are
+    /// answered at once for a moment instead of each waiting for a fetch.
+    #[tokio::test]
+    async fn a_failed_fetch_uses_the_last_descriptions_or_answers_at_once() {
+        let fetches = AtomicUsize::new(0);
+        let ok = || async {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            Ok(vec![profile()])
+        };
+        let down = || async {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            Err(tonic::Status::unavailable("down"))
+        };
+        let stale = Catalog::with_refresh(Duration::ZERO);
+        stale.get(ok).await.unwrap();
+        let kinds = stale.get(down).await.unwrap();
+        assert!(kinds.get("data.profile").is_some());
+        assert_eq!(fetches.swap(0, Ordering::SeqCst), 2);
+
+        let empty = Catalog::with_refresh(Duration::ZERO);
+        assert_eq!(
+            empty.get(down).await.unwrap_err().code(),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            empty.get(ok).await.unwrap_err().code(),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "the second caller did not fetch"
+        );
+    }
 }

@@ -327,6 +327,23 @@ mod tests {
         );
         let errors = codec.to_proto(thumb, &json!([1])).unwrap_err();
         assert_eq!(errors[0].field, "");
+        // A list longer than the kind allows is refused whole; a flood of mistakes is
+        // named only so far.
+        let nine: Vec<_> = (0..9).map(|_| json!({"width": "wide"})).collect();
+        let errors = codec
+            .to_proto(thumb, &json!({ "sizes": nine }))
+            .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].description.as_str()),
+            ("sizes", "at most 8 entries, not 9")
+        );
+        let junk: serde_json::Map<String, serde_json::Value> =
+            (0..100).map(|i| (format!("k{i}"), json!(1))).collect();
+        let errors = codec
+            .to_proto(thumb, &serde_json::Value::Object(junk))
+            .unwrap_err();
+        assert_eq!(errors.len(), forklift_rpc::params::MAX_ERRORS);
         // In range for the proto type, out of range for the kind: the kind says so.
         let p = codec
             .to_proto(thumb, &json!({"sizes": [{"width": 9000}]}))

@@ -16,6 +16,9 @@ use prost_reflect::{
 };
 use serde_json::{Map, Value as Json};
 
+/// Most problems named in one answer: enough to fix a request, not a flood.
+pub const MAX_ERRORS: usize = 20;
+
 /// One problem with one parameter: `field` is relative to the parameters, e.g.
 /// `sizes[0].width` (empty: the parameters as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +164,9 @@ fn json_to_message(
         return m;
     };
     for (key, value) in obj {
+        if errors.len() >= MAX_ERRORS {
+            break;
+        }
         let Some(f) = fields.iter().find(|f| f.name == *key) else {
             let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
             errors.push(ParamError::new(
@@ -184,13 +190,28 @@ fn json_to_message(
                 errors.push(ParamError::new(here(key), "must be a list"));
                 continue;
             };
-            let list = items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, item)| {
-                    json_to_value(&fd, f, item, &format!("{}[{i}]", here(key)), errors)
-                })
-                .collect();
+            // A list longer than the kind allows is refused whole, before its items
+            // are converted (or named one by one).
+            if f.max_items > 0 && items.len() > f.max_items as usize {
+                errors.push(ParamError::new(
+                    here(key),
+                    format!("at most {} entries, not {}", f.max_items, items.len()),
+                ));
+                continue;
+            }
+            let mut list = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                if errors.len() >= MAX_ERRORS {
+                    break;
+                }
+                list.extend(json_to_value(
+                    &fd,
+                    f,
+                    item,
+                    &format!("{}[{i}]", here(key)),
+                    errors,
+                ));
+            }
             Some(Value::List(list))
         } else {
             json_to_value(&fd, f, value, &here(key), errors)

@@ -9,9 +9,12 @@ pub fn timestamp(ms: i64) -> prost_types::Timestamp {
     }
 }
 
-/// A protobuf timestamp in milliseconds since the epoch.
+/// A protobuf timestamp in milliseconds since the epoch; a client's timestamp beyond
+/// what milliseconds can hold saturates instead of overflowing.
 pub fn millis(ts: &prost_types::Timestamp) -> i64 {
-    ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
+    ts.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(ts.nanos) / 1_000_000)
 }
 
 #[cfg(test)]
@@ -23,5 +26,10 @@ mod tests {
         for ms in [0, 1, 999, 1_700_000_000_123, -1] {
             assert_eq!(millis(&timestamp(ms)), ms);
         }
+        let far = prost_types::Timestamp {
+            seconds: i64::MAX,
+            nanos: 999_999_999,
+        };
+        assert_eq!(millis(&far), i64::MAX);
     }
 }

@@ -58,7 +58,7 @@ def kind_module(name: str, area: str, verb: str, field: str, queue: str) -> str:
 
 use crate::describe::{{self, Param}};
 use async_trait::async_trait;
-use forklift_engine::{{JobCtx, JobError, Kind, Violation, parse_params}};
+use forklift_engine::{{JobCtx, JobError, Kind, Violation}};
 use forklift_rpc::v1 as pb;
 use serde::{{Deserialize, Serialize}};
 use serde_json::{{Value, json}};
@@ -126,21 +126,7 @@ impl Kind for {struct} {{
     }}
 
     fn validate(&self, v: Value, inputs: usize) -> Result<Value, Vec<Violation>> {{
-        let mut violations = Vec::new();
-        if inputs != 1 {{
-            violations.push(Violation::new(
-                "input_file_ids",
-                "{name} takes exactly one input file",
-            ));
-        }}
-        match parse_params::<Params>(v).and_then(Params::validate) {{
-            Ok(p) if violations.is_empty() => Ok(json!(p)),
-            Ok(_) => Err(violations),
-            Err(mut vs) => {{
-                vs.append(&mut violations);
-                Err(vs)
-            }}
-        }}
+        crate::validate_one_input(v, inputs, "{name} takes exactly one input file", Params::validate)
     }}
 
     async fn run(&self, ctx: &mut JobCtx) -> Result<(), JobError> {{

@@ -5,48 +5,15 @@
 use forklift_accounts::Accounts;
 use forklift_domain::{Role, now_ms};
 
-/// A fresh database of either backend; the guard keeps its files alive.
-enum Db {
-    Sqlite,
-    Postgres,
-}
+// Each test runs on a fresh database of either backend.
+use forklift_testkit::TestDb as Db;
 
 async fn accounts(db: Db) -> (Accounts, Option<tempfile::TempDir>) {
-    let (url, dir) = url(db);
+    let (url, dir) = db.fresh_url();
     (Accounts::open(&url).await.unwrap(), dir)
 }
 
-/// The URL of a fresh database; the guard keeps an SQLite file alive.
-fn url(db: Db) -> (String, Option<tempfile::TempDir>) {
-    match db {
-        Db::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("t.db").display());
-            (url, Some(dir))
-        }
-        Db::Postgres => (forklift_testkit::Postgres::shared().database(), None),
-    }
-}
-
-/// Runs one test body against SQLite and against PostgreSQL.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Db::Sqlite).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Db::Postgres).await
-            })*
-        }
-    };
-}
-
-on_both!(
+forklift_testkit::on_both_databases!(
     accounts_sessions_and_tokens,
     failing_writes_among_concurrent_ones_fail_alone,
     a_closed_handle_refuses_queries_and_a_reopened_one_keeps_its_data,
@@ -177,7 +144,7 @@ async fn failing_writes_among_concurrent_ones_fail_alone(db: Db) {
 }
 
 async fn a_closed_handle_refuses_queries_and_a_reopened_one_keeps_its_data(db: Db) {
-    let (url, _d) = url(db);
+    let (url, _d) = db.fresh_url();
     let s = Accounts::open(&url).await.unwrap();
     let user = s.create_user("kept@x", Role::User).await.unwrap();
     s.ping().await.unwrap();

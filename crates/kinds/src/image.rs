@@ -6,7 +6,7 @@
 
 use crate::describe::{self, Param};
 use async_trait::async_trait;
-use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
+use forklift_engine::{JobCtx, JobError, Kind, Violation};
 use forklift_rpc::v1 as pb;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -306,24 +306,12 @@ impl Kind for Thumbnail {
     }
 
     fn validate(&self, v: Value, inputs: usize) -> Result<Value, Vec<Violation>> {
-        let mut violations = Vec::new();
-        if inputs != 1 {
-            violations.push(Violation::new(
-                "input_file_ids",
-                "image.thumbnail takes exactly one input image",
-            ));
-        }
-        let p = parse_params::<Params>(v).and_then(Params::validate);
-        match p {
-            Ok(p) if violations.is_empty() => {
-                Ok(serde_json::to_value(p).expect("params serialise"))
-            }
-            Ok(_) => Err(violations),
-            Err(mut vs) => {
-                vs.append(&mut violations);
-                Err(vs)
-            }
-        }
+        crate::validate_one_input(
+            v,
+            inputs,
+            "image.thumbnail takes exactly one input image",
+            Params::validate,
+        )
     }
 
     async fn run(&self, ctx: &mut JobCtx) -> Result<(), JobError> {

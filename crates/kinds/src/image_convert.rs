@@ -8,10 +8,10 @@ use crate::image::{
     quality_param,
 };
 use async_trait::async_trait;
-use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
+use forklift_engine::{JobCtx, JobError, Kind, Violation};
 use forklift_rpc::v1 as pb;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Parameters of `image.convert`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,21 +70,12 @@ impl Kind for Convert {
     }
 
     fn validate(&self, v: Value, inputs: usize) -> Result<Value, Vec<Violation>> {
-        let mut violations = Vec::new();
-        if inputs != 1 {
-            violations.push(Violation::new(
-                "input_file_ids",
-                "image.convert takes exactly one input image",
-            ));
-        }
-        match parse_params::<Params>(v).and_then(Params::validate) {
-            Ok(p) if violations.is_empty() => Ok(json!(p)),
-            Ok(_) => Err(violations),
-            Err(mut vs) => {
-                vs.append(&mut violations);
-                Err(vs)
-            }
-        }
+        crate::validate_one_input(
+            v,
+            inputs,
+            "image.convert takes exactly one input image",
+            Params::validate,
+        )
     }
 
     async fn run(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
@@ -107,6 +98,7 @@ impl Kind for Convert {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn kind() -> Convert {
         Convert::new(ImageLimits::default())

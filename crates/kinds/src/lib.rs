@@ -6,7 +6,7 @@ pub mod image;
 pub mod image_convert;
 pub mod video;
 
-use forklift_engine::Registry;
+use forklift_engine::{Registry, Violation, parse_params};
 
 /// Settings the kinds need.
 #[derive(Debug, Clone, Default)]
@@ -30,4 +30,32 @@ pub fn registry(cfg: &KindsConfig) -> Registry {
         .register(debug::Sleep::new(cfg.debug_kinds))
         .register(debug::Flaky::new(cfg.debug_kinds));
     r
+}
+
+/// A kind's `validate` for one input file: the parameters parsed and put through `check`
+/// (defaults filled in), every problem named at once — the parameters' first, then the
+/// input count's (`one_input` says what the kind takes).
+pub fn validate_one_input<P>(
+    params: serde_json::Value,
+    inputs: usize,
+    one_input: &str,
+    check: impl FnOnce(P) -> Result<P, Vec<Violation>>,
+) -> Result<serde_json::Value, Vec<Violation>>
+where
+    P: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let mut violations = Vec::new();
+    if inputs != 1 {
+        violations.push(Violation::new("input_file_ids", one_input));
+    }
+    match parse_params::<P>(params).and_then(check) {
+        Ok(p) if violations.is_empty() => {
+            Ok(serde_json::to_value(p).expect("parameters serialise"))
+        }
+        Ok(_) => Err(violations),
+        Err(mut vs) => {
+            vs.append(&mut violations);
+            Err(vs)
+        }
+    }
 }

@@ -10,14 +10,11 @@ use forklift_store::{
     CancelOutcome, JobInsert, JobQuery, NewOutput, RunningCount, Store, StoreError, WorkerRecord,
 };
 
-/// A fresh database of either backend; the guard keeps its files alive.
-enum Db {
-    Sqlite,
-    Postgres,
-}
+// Each test runs on a fresh database of either backend.
+use forklift_testkit::TestDb as Db;
 
 async fn store(db: Db) -> (Record, Option<tempfile::TempDir>) {
-    let (url, dir) = url(db);
+    let (url, dir) = db.fresh_url();
     let db = forklift_db::Db::open(&url).await.unwrap();
     let record = Record {
         store: Store::new(db.clone()),
@@ -49,37 +46,7 @@ impl Record {
     }
 }
 
-/// The URL of a fresh database; the guard keeps an SQLite file alive.
-fn url(db: Db) -> (String, Option<tempfile::TempDir>) {
-    match db {
-        Db::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("t.db").display());
-            (url, Some(dir))
-        }
-        Db::Postgres => (forklift_testkit::Postgres::shared().database(), None),
-    }
-}
-
-/// Runs one test body against SQLite and against PostgreSQL.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Db::Sqlite).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Db::Postgres).await
-            })*
-        }
-    };
-}
-
-on_both!(
+forklift_testkit::on_both_databases!(
     a_duplicate_claim_is_dropped_and_a_stale_token_changes_nothing,
     a_manual_retry_starts_afresh_and_records_outputs_once,
     cancel_queued_at_once_and_running_by_request,

@@ -113,6 +113,49 @@ fn stop_watched(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// Which database a test that runs on both backends has this time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestDb {
+    /// A fresh SQLite file.
+    Sqlite,
+    /// A fresh database on the shared PostgreSQL server.
+    Postgres,
+}
+
+impl TestDb {
+    /// The URL of a fresh database; the guard keeps an SQLite file alive.
+    pub fn fresh_url(self) -> (String, Option<tempfile::TempDir>) {
+        match self {
+            TestDb::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("t.db").display());
+                (url, Some(dir))
+            }
+            TestDb::Postgres => (Postgres::shared().database(), None),
+        }
+    }
+}
+
+/// Runs each named `async fn name(db: TestDb)` as two tests, `sqlite::name` and
+/// `postgres::name`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::TestDb::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::TestDb::Postgres).await
+            })*
+        }
+    };
+}
+
 /// A PostgreSQL server on a free port with a throwaway data directory.
 pub struct Postgres {
     port: u16,

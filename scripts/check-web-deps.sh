@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tree=$(cargo tree -p forklift-web --no-default-features -e normal --prefix none --quiet)
-forbidden='^(forklift-(engine|kinds|host|store|queue|blob|image|video)|image|jpeg-decoder|jpeg-encoder|png|fast_image_resize|image-webp|tiff|gif|redis|object_store) v'
+forbidden='^(forklift-(api|runner|kinds|host|store|queue|blob|image|video)|image|jpeg-decoder|jpeg-encoder|png|fast_image_resize|image-webp|tiff|gif|redis|object_store) v'
 found=$(grep -E "$forbidden" <<<"$tree" | sort -u || true)
 if [ -n "$found" ]; then
   echo "check-web-deps: the extracted web app (forklift-web --no-default-features) links job code:" >&2

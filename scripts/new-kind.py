@@ -58,7 +58,7 @@ def kind_module(name: str, area: str, verb: str, field: str, queue: str) -> str:
 
 use crate::describe::{{self, Param}};
 use async_trait::async_trait;
-use forklift_engine::{{JobCtx, JobError, Kind, Violation}};
+use forklift_runner::{{JobCtx, JobError, Kind, Violation}};
 use forklift_rpc::v1 as pb;
 use serde::{{Deserialize, Serialize}};
 use serde_json::{{Value, json}};

@@ -153,7 +153,7 @@ async fn unified(cfg: &WebConfig) -> anyhow::Result<App> {
         cfg,
         host.accounts().clone(),
         jobs_api,
-        host.engine().metrics().clone(),
+        host.runtime().metrics().clone(),
     ));
     Ok(App {
         web,

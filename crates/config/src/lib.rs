@@ -141,7 +141,7 @@ pub struct CommonConfig {
     /// events through Redis pub/sub, shared by every process; otherwise in-process.
     #[arg(long, env = "FORKLIFT_REDIS_URL")]
     pub redis_url: Option<String>,
-    /// Log filter, e.g. `info` or `forklift_engine=debug,info`.
+    /// Log filter, e.g. `info` or `forklift_runner=debug,info`.
     #[arg(long, env = "FORKLIFT_LOG", default_value = "info")]
     pub log: String,
     /// Log format.
@@ -170,7 +170,8 @@ pub struct CommonConfig {
     /// Longest retry delay.
     #[arg(long, env = "FORKLIFT_RETRY_MAX", default_value = "5m", value_parser = parse_duration)]
     pub retry_max: Duration,
-    /// How often jobs whose worker died are looked for.
+    /// How often the maintenance ticks come (rounded up to whole seconds): each worker
+    /// reports itself, and one worker of the deployment looks for jobs whose worker died.
     #[arg(long, env = "FORKLIFT_RECONCILE_EVERY", default_value = "5s", value_parser = parse_duration)]
     pub reconcile_every: Duration,
     /// Largest upload accepted, in MiB.

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use forklift_engine::Engine;
+use forklift_runner::Runtime;
 use forklift_serve::MetricsLayer;
 use std::fmt::Write;
 use std::time::Duration;
@@ -16,10 +16,10 @@ use tower_http::trace::TraceLayer;
 /// workers have started if `workers_started` is given) and `/metrics` (Prometheus
 /// text format).
 pub fn health_router(
-    engine: Engine,
+    rt: Runtime,
     workers_started: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Router {
-    let metrics = MetricsLayer::new(engine.metrics().clone(), "http");
+    let metrics = MetricsLayer::new(rt.metrics().clone(), "http");
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -31,14 +31,14 @@ pub fn health_router(
         ))
         .layer(metrics)
         .with_state(Health {
-            engine,
+            rt,
             workers_started,
         })
 }
 
 #[derive(Clone)]
 struct Health {
-    engine: Engine,
+    rt: Runtime,
     workers_started: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
@@ -48,7 +48,7 @@ async fn healthz() -> &'static str {
 
 async fn readyz(
     State(Health {
-        engine,
+        rt,
         workers_started,
     }): State<Health>,
 ) -> (StatusCode, String) {
@@ -58,21 +58,21 @@ async fn readyz(
             "starting the workers\n".into(),
         );
     }
-    if let Err(e) = engine.store().ping().await {
+    if let Err(e) = rt.store().ping().await {
         tracing::warn!(error = %e, "not ready: database: {e}");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "database unavailable\n".into(),
         );
     }
-    if let Err(e) = engine.blobs().ping().await {
+    if let Err(e) = rt.blobs().ping().await {
         tracing::warn!(error = %e, "not ready: storage: {e}");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "file storage unavailable\n".into(),
         );
     }
-    if let Err(e) = engine.transport().depth("_readiness").await {
+    if let Err(e) = rt.transport().depth("_readiness").await {
         tracing::warn!(error = %e, "not ready: queue: {e}");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -82,8 +82,8 @@ async fn readyz(
     (StatusCode::OK, "ready\n".into())
 }
 
-async fn metrics_page(State(Health { engine, .. }): State<Health>) -> impl IntoResponse {
-    match metrics_text(&engine).await {
+async fn metrics_page(State(Health { rt, .. }): State<Health>) -> impl IntoResponse {
+    match metrics_text(&rt).await {
         Ok(body) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -101,12 +101,12 @@ async fn metrics_page(State(Health { engine, .. }): State<Health>) -> impl IntoR
 }
 
 /// The metrics in Prometheus text format: jobs by state (from the record), queue
-/// depths (from the transport), and the engine's own counters and histograms.
-pub async fn metrics_text(engine: &Engine) -> anyhow::Result<String> {
+/// depths (from the transport), and the runner's own counters and histograms.
+pub async fn metrics_text(rt: &Runtime) -> anyhow::Result<String> {
     let mut out = String::new();
     writeln!(out, "# HELP forklift_jobs Jobs in the record, by state.")?;
     writeln!(out, "# TYPE forklift_jobs gauge")?;
-    let counts = engine.store().count_jobs_by_state().await?;
+    let counts = rt.store().count_jobs_by_state().await?;
     for state in forklift_domain::JobState::ALL {
         let n = counts
             .iter()
@@ -119,10 +119,10 @@ pub async fn metrics_text(engine: &Engine) -> anyhow::Result<String> {
         "# HELP forklift_queue_depth Jobs waiting in the transport, by queue."
     )?;
     writeln!(out, "# TYPE forklift_queue_depth gauge")?;
-    for queue in engine.registry().all_queues() {
-        let depth = engine.transport().depth(queue).await?;
+    for queue in rt.registry().all_queues() {
+        let depth = rt.transport().depth(queue).await?;
         writeln!(out, "forklift_queue_depth{{queue=\"{queue}\"}} {depth}")?;
     }
-    engine.metrics().write_prometheus(&mut out)?;
+    rt.metrics().write_prometheus(&mut out)?;
     Ok(out)
 }

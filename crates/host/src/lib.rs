@@ -7,15 +7,16 @@ pub use http::{health_router, metrics_text};
 
 use anyhow::Context;
 use forklift_accounts::Accounts;
+use forklift_api::auth::Authenticator;
+use forklift_api::{Api, GrpcApi};
 use forklift_blob::Blobs;
 use forklift_config::CommonConfig;
 use forklift_db::{Backend, Db};
-use forklift_engine::auth::Authenticator;
-use forklift_engine::{Engine, EngineConfig, GrpcApi};
 use forklift_kinds::KindsConfig;
 use forklift_queue::{
     EventBus, InProcessBus, InProcessTransport, RedisBus, RedisTransport, Transport,
 };
+use forklift_runner::{RunnerConfig, Runtime};
 use forklift_serve::{GrpcTransport, MetricsLayer, TransportError};
 use forklift_store::Store;
 use std::future::Future;
@@ -27,9 +28,9 @@ use tokio_util::sync::CancellationToken;
 
 /// The jobs service's parts, assembled.
 pub struct JobsHost {
-    engine: Engine,
+    api: Api,
     accounts: Accounts,
-    api: GrpcApi,
+    grpc: GrpcApi,
     admin_token_file: Option<PathBuf>,
     /// True once the workers run (see [`JobsHost::workers_started`]).
     workers_started: tokio::sync::watch::Sender<bool>,
@@ -116,7 +117,7 @@ impl JobsHost {
                 max_input_bytes: c.video_max_input_mb * 1024 * 1024,
             },
         });
-        let engine_cfg = EngineConfig {
+        let runner_cfg = RunnerConfig {
             worker_name: c.worker_name(),
             queues: c.queue_slots(&registry.all_queues()),
             cpu_threads: c
@@ -127,7 +128,6 @@ impl JobsHost {
             retry_base: c.retry_base,
             retry_max: c.retry_max,
             reconcile_every: c.reconcile_every,
-            max_upload_bytes: c.max_upload_mb * 1024 * 1024,
             // Only an embedded database with an in-process queue is this process's alone.
             exclusive_store: store.backend() == Backend::Sqlite && c.redis_url.is_none(),
             scratch_dir: c.data_dir.join("tmp"),
@@ -138,12 +138,13 @@ impl JobsHost {
         } else {
             None
         };
-        let engine = Engine::new(store, blobs, transport, bus, registry, engine_cfg);
-        let api = GrpcApi::new(engine.clone(), auth);
+        let rt = Runtime::new(store, blobs, transport, bus, registry, runner_cfg);
+        let api = Api::new(rt, c.max_upload_mb * 1024 * 1024);
+        let grpc = GrpcApi::new(api.clone(), auth);
         Ok(Self {
-            engine,
-            accounts,
             api,
+            accounts,
+            grpc,
             admin_token_file,
             workers_started: tokio::sync::watch::Sender::new(false),
         })
@@ -155,14 +156,14 @@ impl JobsHost {
         self.workers_started.subscribe()
     }
 
-    /// The engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The runner's parts (record, storage, transport, kinds, metrics).
+    pub fn runtime(&self) -> &Runtime {
+        self.api.runtime()
     }
 
     /// The job record.
     pub fn store(&self) -> &Store {
-        self.engine.store()
+        self.runtime().store()
     }
 
     /// The accounts, on the record's database (the unified web app's handle on them).
@@ -197,16 +198,17 @@ impl JobsHost {
         routes: axum::Router,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        let engine = self.engine;
+        let api = self.api;
+        let rt = api.runtime().clone();
         // The servers answer first; the workers start beside them (deciding which
         // queues to consume may wait for a kind's check of its tools, such as ffmpeg),
         // and readiness waits for them.
         let workers = roles.workers.then(|| {
-            let (engine, started) = (engine.clone(), self.workers_started.clone());
+            let (rt, started) = (rt.clone(), self.workers_started.clone());
             tokio::spawn(async move {
-                clear_scratch(&engine.config().scratch_dir);
-                engine.recover().await.context("recovering jobs at start")?;
-                let workers = engine.start_workers().await;
+                clear_scratch(&rt.config().scratch_dir);
+                rt.recover().await.context("recovering jobs at start")?;
+                let workers = rt.start_workers().await;
                 started.send_replace(true);
                 anyhow::Ok(workers)
             })
@@ -215,7 +217,7 @@ impl JobsHost {
         let stop = CancellationToken::new();
         let mut servers = tokio::task::JoinSet::new();
         if let (true, Some(grpc)) = (roles.api, listeners.grpc) {
-            let server = grpc_server(&self.api, &engine)
+            let server = grpc_server(&self.grpc, &rt)
                 .await?
                 .serve_with_incoming_shutdown(
                     tokio_stream::wrappers::TcpListenerStream::new(grpc),
@@ -225,7 +227,7 @@ impl JobsHost {
         }
         {
             let http = listeners.http;
-            let router = health_router(engine.clone(), workers_started).merge(routes);
+            let router = health_router(rt.clone(), workers_started).merge(routes);
             let server =
                 axum::serve(http, router).with_graceful_shutdown(stop.clone().cancelled_owned());
             servers.spawn(async move { server.await.context("HTTP server") });
@@ -250,7 +252,7 @@ impl JobsHost {
         if let Some(w) = workers {
             w.drain().await;
         }
-        engine.close_streams();
+        api.close_streams();
         stop.cancel();
         let joined = tokio::time::timeout(Duration::from_secs(10), async {
             while let Some(r) = servers.join_next().await {
@@ -264,7 +266,7 @@ impl JobsHost {
             Err(_) => tracing::warn!("servers did not stop within 10s; exiting anyway"),
         }
         // The accounts' database too: they share it.
-        engine.store().close().await;
+        rt.store().close().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -281,11 +283,11 @@ impl JobsHost {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         set_serving(&health_reporter).await;
         let routes = tonic::service::Routes::new(health_service)
-            .add_service(self.api.files_server())
-            .add_service(self.api.jobs_server())
-            .add_service(self.api.admin_server())
+            .add_service(self.grpc.files_server())
+            .add_service(self.grpc.jobs_server())
+            .add_service(self.grpc.admin_server())
             .prepare();
-        let timed = MetricsLayer::new(self.engine.metrics().clone(), "grpc").layer(routes);
+        let timed = MetricsLayer::new(self.runtime().metrics().clone(), "grpc").layer(routes);
         GrpcTransport::new(
             ServiceExt::<axum::http::Request<tonic::body::Body>>::map_err(
                 timed,
@@ -312,7 +314,7 @@ async fn set_serving(health_reporter: &tonic_health::server::HealthReporter) {
 /// before 1.9 and many tools only speak v1alpha).
 async fn grpc_server(
     api: &GrpcApi,
-    engine: &Engine,
+    rt: &Runtime,
 ) -> anyhow::Result<
     tonic::transport::server::Router<
         tower::layer::util::Stack<MetricsLayer, tower::layer::util::Identity>,
@@ -326,7 +328,7 @@ async fn grpc_server(
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     Ok(tonic::transport::Server::builder()
-        .layer(MetricsLayer::new(engine.metrics().clone(), "grpc"))
+        .layer(MetricsLayer::new(rt.metrics().clone(), "grpc"))
         .add_service(health_service)
         .add_service(
             reflection()

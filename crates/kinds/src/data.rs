@@ -8,9 +8,9 @@
 
 use crate::describe::{self, Param};
 use async_trait::async_trait;
-use forklift_engine::{JobCtx, JobError, Kind, Violation, parse_params};
 use forklift_profile::{ProfileError, ProfileOptions};
 use forklift_rpc::v1 as pb;
+use forklift_runner::{JobCtx, JobError, Kind, Violation, parse_params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;

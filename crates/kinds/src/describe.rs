@@ -127,9 +127,9 @@ pub fn fields(params: Vec<Param>) -> Vec<ParamField> {
 #[cfg(test)]
 mod tests {
     use crate::{KindsConfig, registry};
-    use forklift_engine::Registry;
     use forklift_rpc::params::ParamsCodec;
     use forklift_rpc::v1::{JobParams, KindInfo, ParamField, ParamType};
+    use forklift_runner::Registry;
     use serde_json::{Map, Value, json};
 
     fn all_kinds() -> Registry {

@@ -6,8 +6,8 @@
 
 use crate::describe::{self, Param};
 use async_trait::async_trait;
-use forklift_engine::{JobCtx, JobError, Kind, Violation};
 use forklift_rpc::v1 as pb;
+use forklift_runner::{JobCtx, JobError, Kind, Violation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -6,7 +6,7 @@ pub mod image;
 pub mod image_convert;
 pub mod video;
 
-use forklift_engine::{Registry, Violation, parse_params};
+use forklift_runner::{Registry, Violation, parse_params};
 
 /// Settings the kinds need.
 #[derive(Debug, Clone, Default)]

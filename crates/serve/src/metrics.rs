@@ -44,6 +44,7 @@ impl Histogram {
 pub struct Metrics {
     jobs: Mutex<BTreeMap<(String, &'static str), Histogram>>,
     requests: Mutex<BTreeMap<(&'static str, String, String), Histogram>>,
+    maintenance: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
@@ -54,6 +55,16 @@ impl Metrics {
         jobs.entry((kind.to_owned(), outcome))
             .or_default()
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts one maintenance tick of `task` (`reconcile`) run by this process.
+    pub fn count_maintenance(&self, task: &'static str) {
+        *self
+            .maintenance
+            .lock()
+            .expect("metrics lock")
+            .entry(task)
+            .or_default() += 1;
     }
 
     /// Records one request on `surface` (`http` or `grpc`) to `route` answered with
@@ -98,6 +109,18 @@ impl Metrics {
                 route.replace(['"', '\\'], "_")
             );
             h.write(out, "forklift_request_duration_seconds", &labels)?;
+        }
+        let ticks = self.maintenance.lock().expect("metrics lock").clone();
+        writeln!(
+            out,
+            "# HELP forklift_maintenance_ticks_total Maintenance ticks this process ran, by task."
+        )?;
+        writeln!(out, "# TYPE forklift_maintenance_ticks_total counter")?;
+        for (task, n) in &ticks {
+            writeln!(
+                out,
+                "forklift_maintenance_ticks_total{{task=\"{task}\"}} {n}"
+            )?;
         }
         Ok(())
     }

@@ -56,6 +56,62 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Takes the maintenance `task`'s tick scheduled at `tick` for `holder`, renewing
+    /// its lease until `lease_until`. True if `holder` is to run it: nobody ran this
+    /// tick (or a later one) yet, and the lease is `holder`'s or has ended by `now`.
+    /// Every process of a deployment asks for every tick; exactly one gets each.
+    pub async fn take_tick(
+        &self,
+        task: &str,
+        holder: &str,
+        tick: Millis,
+        lease_until: Millis,
+        now: Millis,
+    ) -> Result<bool> {
+        let q = q!(
+            "INSERT INTO maintenance (task, holder, lease_until, last_tick)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (task) DO UPDATE SET holder = excluded.holder,
+                lease_until = excluded.lease_until, last_tick = excluded.last_tick
+             WHERE maintenance.last_tick < excluded.last_tick
+               AND (maintenance.holder = excluded.holder OR maintenance.lease_until <= $5)
+             RETURNING holder",
+            task,
+            holder,
+            lease_until,
+            tick,
+            now,
+        );
+        let taken = self.db.write().optional(q, |r| Cols::new(r).text()).await?;
+        Ok(taken.is_some())
+    }
+
+    /// Ends `holder`'s maintenance leases (it is stopping): another process takes the
+    /// next ticks at once instead of after the lease.
+    pub async fn hand_over_ticks(&self, holder: &str) -> Result<()> {
+        let q = q!(
+            "UPDATE maintenance SET lease_until = 0 WHERE holder = $1",
+            holder
+        );
+        self.db.write().execute(q).await?;
+        Ok(())
+    }
+
+    /// Who holds the maintenance `task`'s lease, until when, and its last tick.
+    pub async fn tick_holder(&self, task: &str) -> Result<Option<(String, Millis, Millis)>> {
+        let q = q!(
+            "SELECT holder, lease_until, last_tick FROM maintenance WHERE task = $1",
+            task
+        );
+        let row = |r: &dyn Row| {
+            let mut c = Cols::new(r);
+            Ok((c.text()?, c.int()?, c.int()?))
+        };
+        Ok(self.db.read().optional(q, row).await?)
+    }
+}
+
 fn worker_from_row(r: &dyn Row) -> forklift_db::Result<WorkerRecord> {
     let mut c = Cols::new(r);
     Ok(WorkerRecord {

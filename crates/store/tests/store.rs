@@ -57,6 +57,7 @@ forklift_testkit::on_both_databases!(
     jobs_updated_since_are_one_owners_in_change_order_and_page,
     queued_jobs_page_through_the_stale_ones_in_run_order,
     workers_are_upserted_listed_by_last_report_and_deleted,
+    each_maintenance_tick_goes_to_one_holder_while_its_lease_lasts,
     concurrent_inserts_and_claims_each_land_exactly_once,
     a_read_right_after_a_write_sees_it,
 );
@@ -562,6 +563,75 @@ async fn workers_are_upserted_listed_by_last_report_and_deleted(db: Db) {
     assert!(s.delete_worker("w1").await.unwrap());
     assert!(!s.delete_worker("w1").await.unwrap(), "already gone");
     assert_eq!(s.workers_seen_since(0).await.unwrap(), [two]);
+}
+
+/// The reconciler's ticks: the first asker gets a tick and the lease; nobody gets the
+/// same tick twice; another process gets ticks only once the lease ended or was
+/// handed over.
+async fn each_maintenance_tick_goes_to_one_holder_while_its_lease_lasts(db: Db) {
+    let (s, _d) = store(db).await;
+    assert_eq!(s.tick_holder("reconcile").await.unwrap(), None);
+    // Tick 1000: a takes it (lease until 4000); b asking for the same tick gets nothing.
+    assert!(
+        s.take_tick("reconcile", "a", 1_000, 4_000, 1_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.take_tick("reconcile", "b", 1_000, 4_000, 1_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.take_tick("reconcile", "a", 1_000, 4_000, 1_000)
+            .await
+            .unwrap(),
+        "a tick runs once"
+    );
+    // Tick 2000: b is first to ask, but a's lease lasts.
+    assert!(
+        !s.take_tick("reconcile", "b", 2_000, 5_000, 2_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.take_tick("reconcile", "a", 2_000, 5_000, 2_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.tick_holder("reconcile").await.unwrap(),
+        Some(("a".to_owned(), 5_000, 2_000))
+    );
+    // a dies: from its lease's end b gets the ticks, and a (back) no longer does.
+    assert!(
+        !s.take_tick("reconcile", "b", 3_000, 6_000, 4_999)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.take_tick("reconcile", "b", 5_000, 8_000, 5_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.take_tick("reconcile", "a", 6_000, 9_000, 6_000)
+            .await
+            .unwrap()
+    );
+    // b stops and hands over: a gets the next tick at once.
+    s.hand_over_ticks("b").await.unwrap();
+    assert!(
+        s.take_tick("reconcile", "a", 6_000, 9_000, 6_000)
+            .await
+            .unwrap()
+    );
+    // Tasks are independent.
+    assert!(
+        s.take_tick("other", "b", 6_000, 9_000, 6_000)
+            .await
+            .unwrap()
+    );
 }
 
 /// 200 jobs submitted at once, then two workers racing for each: every insert lands

@@ -480,6 +480,89 @@ async fn wait_for_readyz(addr: std::net::SocketAddr, status: u16) -> (u16, Strin
     last
 }
 
+/// The reconciler ticks (apalis-cron) in every worker, but each tick is run by one
+/// process only: the holder of the `reconcile` lease in the database. Killed with -9,
+/// the holder cannot hand the lease on; the other worker takes the ticks once it ends
+/// (three ticks here), and goes on putting back what a dead worker left running.
+#[tokio::test]
+async fn one_worker_reconciles_each_tick_and_another_takes_over_when_it_is_killed() {
+    let c = Cluster::start().await;
+    let mut workers = vec![
+        ("worker-a", c.worker("worker-a", 1).await),
+        ("worker-b", c.worker("worker-b", 1).await),
+    ];
+    // Both tick every second: wait for five ticks taken after both started.
+    let start = wait_for_tick(&c, 0, |_| true).await.2;
+    let (holder, _, _) = wait_for_tick(&c, start + 4_000, |_| true).await;
+    let ticks: Vec<u64> = futures::future::join_all(
+        workers
+            .iter()
+            .map(|(_, p)| reconcile_ticks(p.addr("HTTP:"))),
+    )
+    .await;
+    let i = workers.iter().position(|(n, _)| *n == holder).unwrap();
+    assert!(ticks[i] >= 5, "the holder ran every tick: {ticks:?}");
+    assert_eq!(ticks[1 - i], 0, "the other ran none: {ticks:?}");
+
+    // Two jobs, one running on each worker; the holder killed: the survivor gets the
+    // lease and reconciles, so the killed worker's job runs again there.
+    let jobs = c.submit_sleeps(2, 3_000).await;
+    for job in &jobs {
+        c.client
+            .watch_until(job, |j| j.state() == pb::JobState::Running)
+            .await;
+    }
+    let mut orphan = None;
+    for job in &jobs {
+        if c.job(job).await.worker.as_deref() == Some(holder.as_str()) {
+            orphan = Some(job.clone());
+        }
+    }
+    let orphan = orphan.expect("one job runs on each worker");
+    let (_, mut killed) = workers.remove(i);
+    killed.kill9().await;
+    let (survivor, survivor_proc) = &workers[0];
+    wait_for_tick(&c, 0, |h| h == *survivor).await;
+    assert!(reconcile_ticks(survivor_proc.addr("HTTP:")).await >= 1);
+    let done = c.client.watch_to_end(&orphan).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
+    assert_eq!(done.attempt, 2, "put back once, run again: {done:#?}");
+    assert_eq!(c.job(&orphan).await.worker.as_deref(), Some(*survivor));
+}
+
+/// Waits until the `reconcile` task's last tick is at least `tick` and its holder
+/// passes `holder`; returns (holder, lease end, last tick).
+async fn wait_for_tick(
+    c: &Cluster,
+    tick: i64,
+    holder: impl Fn(&str) -> bool,
+) -> (String, i64, i64) {
+    let mut last = None;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            last = c.store.tick_holder("reconcile").await.unwrap();
+            if let Some((h, until, t)) = &last
+                && *t >= tick
+                && holder(h)
+            {
+                return (h.clone(), *until, *t);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no reconcile tick as awaited; last {last:?}"))
+}
+
+/// The reconciler ticks a process ran, from its `/metrics`.
+async fn reconcile_ticks(addr: std::net::SocketAddr) -> u64 {
+    let (status, body) = http_get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    body.lines()
+        .find_map(|l| l.strip_prefix("forklift_maintenance_ticks_total{task=\"reconcile\"} "))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
 #[tokio::test]
 async fn sigterm_lets_running_jobs_finish_and_queued_ones_wait_for_the_next_worker() {
     let c = Cluster::start().await;

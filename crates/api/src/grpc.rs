@@ -1,8 +1,8 @@
-//! The Files, Jobs and Admin gRPC services: authenticate, convert, call the engine.
+//! The Files, Jobs and Admin gRPC services: authenticate, convert, call the API.
 
+use crate::api::{Api, SubmitRequest};
 use crate::auth::{Authenticator, Caller};
 use crate::convert::{file_to_proto, job_to_proto, overview_to_proto};
-use crate::engine::{Engine, SubmitRequest};
 use crate::error::ApiError;
 use bytes::Bytes;
 use forklift_rpc::time::millis;
@@ -22,17 +22,17 @@ const MAX_MESSAGE: usize = 5 * 1024 * 1024;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-/// The gRPC face of the engine.
+/// The gRPC face of the API.
 #[derive(Clone)]
 pub struct GrpcApi {
-    engine: Engine,
+    api: Api,
     auth: Authenticator,
 }
 
 impl GrpcApi {
-    /// The API over `engine`, authenticating with `auth`.
-    pub fn new(engine: Engine, auth: Authenticator) -> Self {
-        Self { engine, auth }
+    /// The API over `api`, authenticating with `auth`.
+    pub fn new(api: Api, auth: Authenticator) -> Self {
+        Self { api, auth }
     }
 
     /// The Files service, ready to add to a tonic server.
@@ -57,7 +57,7 @@ impl GrpcApi {
     }
 
     fn job(&self, job: &forklift_domain::Job) -> pb::Job {
-        job_to_proto(job, self.engine.registry())
+        job_to_proto(job, self.api.registry())
     }
 }
 
@@ -72,15 +72,9 @@ impl Jobs for GrpcApi {
         let p = r.params.filter(|p| p.kind.is_some()).ok_or_else(|| {
             ApiError::invalid("params", "required: set the parameters of one job kind")
         })?;
-        let (k, params) = self
-            .engine
-            .registry()
-            .params_from_proto(&p)
-            .ok_or_else(|| {
-                ApiError::FailedPrecondition(
-                    "this server does not know the requested job kind".into(),
-                )
-            })?;
+        let (k, params) = self.api.registry().params_from_proto(&p).ok_or_else(|| {
+            ApiError::FailedPrecondition("this server does not know the requested job kind".into())
+        })?;
         let submit = SubmitRequest {
             kind: k.name().to_owned(),
             field_prefix: format!("params.{}.", k.proto_field()),
@@ -91,13 +85,13 @@ impl Jobs for GrpcApi {
             not_before: r.not_before.as_ref().map(millis),
             max_attempts: r.max_attempts,
         };
-        let job = self.engine.submit(&caller, submit).await?;
+        let job = self.api.submit(&caller, submit).await?;
         Ok(Response::new(self.job(&job)))
     }
 
     async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
         let caller = self.caller(&req).await?;
-        let job = self.engine.get_job(&caller, &req.get_ref().id).await?;
+        let job = self.api.get_job(&caller, &req.get_ref().id).await?;
         Ok(Response::new(self.job(&job)))
     }
 
@@ -120,7 +114,7 @@ impl Jobs for GrpcApi {
         }
         let kind = Some(r.kind).filter(|k| !k.is_empty());
         let (jobs, next) = self
-            .engine
+            .api
             .list_jobs(
                 &caller,
                 r.page_size,
@@ -141,7 +135,7 @@ impl Jobs for GrpcApi {
         req: Request<pb::CancelJobRequest>,
     ) -> Result<Response<pb::Job>, Status> {
         let caller = self.caller(&req).await?;
-        let job = self.engine.cancel_job(&caller, &req.get_ref().id).await?;
+        let job = self.api.cancel_job(&caller, &req.get_ref().id).await?;
         Ok(Response::new(self.job(&job)))
     }
 
@@ -150,7 +144,7 @@ impl Jobs for GrpcApi {
         req: Request<pb::RetryJobRequest>,
     ) -> Result<Response<pb::Job>, Status> {
         let caller = self.caller(&req).await?;
-        let job = self.engine.retry_job(&caller, &req.get_ref().id).await?;
+        let job = self.api.retry_job(&caller, &req.get_ref().id).await?;
         Ok(Response::new(self.job(&job)))
     }
 
@@ -161,8 +155,8 @@ impl Jobs for GrpcApi {
         req: Request<pb::WatchJobRequest>,
     ) -> Result<Response<Self::WatchJobStream>, Status> {
         let caller = self.caller(&req).await?;
-        let stream = self.engine.watch_job(&caller, &req.get_ref().id).await?;
-        let registry = self.engine.registry().clone();
+        let stream = self.api.watch_job(&caller, &req.get_ref().id).await?;
+        let registry = self.api.registry().clone();
         Ok(Response::new(Box::pin(
             stream.map(move |j| Ok(job_to_proto(&j, &registry))),
         )))
@@ -176,8 +170,8 @@ impl Jobs for GrpcApi {
     ) -> Result<Response<Self::WatchJobsStream>, Status> {
         let caller = self.caller(&req).await?;
         let since = req.get_ref().since.as_ref().map(millis);
-        let stream = self.engine.watch_jobs(&caller, since).await?;
-        let registry = self.engine.registry().clone();
+        let stream = self.api.watch_jobs(&caller, since).await?;
+        let registry = self.api.registry().clone();
         Ok(Response::new(Box::pin(
             stream.map(move |j| Ok(job_to_proto(&j, &registry))),
         )))
@@ -189,7 +183,7 @@ impl Jobs for GrpcApi {
         _req: Request<pb::ListKindsRequest>,
     ) -> Result<Response<pb::ListKindsResponse>, Status> {
         // A kind may wait for its background check of tools (ffmpeg) to end.
-        let registry = self.engine.registry().clone();
+        let registry = self.api.registry().clone();
         let kinds = tokio::task::spawn_blocking(move || registry.describe())
             .await
             .map_err(|e| {
@@ -207,7 +201,7 @@ impl Admin for GrpcApi {
         req: Request<pb::GetOverviewRequest>,
     ) -> Result<Response<pb::Overview>, Status> {
         let caller = self.caller(&req).await?;
-        let overview = self.engine.overview(&caller).await?;
+        let overview = self.api.overview(&caller).await?;
         Ok(Response::new(overview_to_proto(&overview)))
     }
 }
@@ -245,7 +239,7 @@ impl Files for GrpcApi {
             Err(s) => Err(format!("the upload stream broke: {}", s.message())),
         });
         let file = self
-            .engine
+            .api
             .upload_file(&caller, &meta.name, &meta.content_type, chunks)
             .await?;
         Ok(Response::new(file_to_proto(&file)))
@@ -259,7 +253,7 @@ impl Files for GrpcApi {
     ) -> Result<Response<Self::DownloadFileStream>, Status> {
         use pb::download_file_response::Data;
         let caller = self.caller(&req).await?;
-        let (file, content) = self.engine.open_file(&caller, &req.get_ref().id).await?;
+        let (file, content) = self.api.open_file(&caller, &req.get_ref().id).await?;
         let head = futures::stream::once(async move {
             Ok(pb::DownloadFileResponse {
                 data: Some(Data::File(file_to_proto(&file))),
@@ -287,7 +281,7 @@ impl Files for GrpcApi {
         req: Request<pb::GetFileRequest>,
     ) -> Result<Response<pb::File>, Status> {
         let caller = self.caller(&req).await?;
-        let f = self.engine.get_file(&caller, &req.get_ref().id).await?;
+        let f = self.api.get_file(&caller, &req.get_ref().id).await?;
         Ok(Response::new(file_to_proto(&f)))
     }
 
@@ -298,7 +292,7 @@ impl Files for GrpcApi {
         let caller = self.caller(&req).await?;
         let r = req.into_inner();
         let (files, next) = self
-            .engine
+            .api
             .list_files(&caller, r.page_size, &r.page_token)
             .await?;
         Ok(Response::new(pb::ListFilesResponse {
@@ -312,7 +306,7 @@ impl Files for GrpcApi {
         req: Request<pb::DeleteFileRequest>,
     ) -> Result<Response<()>, Status> {
         let caller = self.caller(&req).await?;
-        self.engine.delete_file(&caller, &req.get_ref().id).await?;
+        self.api.delete_file(&caller, &req.get_ref().id).await?;
         Ok(Response::new(()))
     }
 }

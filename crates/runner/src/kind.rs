@@ -1,5 +1,5 @@
 //! What a job kind is: validated parameters and a handler. Kinds live in their own
-//! crate and are handed to the engine in a [`Registry`]; the engine knows none of them.
+//! crate and are handed to the runner in a [`Registry`]; the runner knows none of them.
 
 use crate::ctx::JobCtx;
 use async_trait::async_trait;

@@ -9,8 +9,8 @@
 //! took a while, another process's clock). What was already sent is remembered per
 //! job, so a version is never sent twice and never after a newer one.
 
+use crate::api::{Api, WATCH_RESYNC};
 use crate::auth::Caller;
-use crate::engine::{Engine, WATCH_RESYNC};
 use crate::error::ApiError;
 use forklift_domain::{Event, Job, JobId, JobState, Millis, UserId, now_ms};
 use forklift_store::JobQuery;
@@ -52,7 +52,7 @@ impl Sent {
 
 /// One open WatchJobs stream's state, owned by its task.
 struct JobsWatch {
-    engine: Engine,
+    api: Api,
     owner: UserId,
     tx: mpsc::Sender<Job>,
     sent: Sent,
@@ -63,10 +63,10 @@ struct JobsWatch {
 /// Why a stream stops.
 struct Gone;
 
-impl Engine {
+impl Api {
     /// The caller's jobs that changed at or after `since` (unset: the caller's unfinished
     /// jobs), then every later change of any of the caller's jobs. See `WatchJobs` in
-    /// `jobs.proto`; the stream ends only when the receiver is dropped or the engine
+    /// `jobs.proto`; the stream ends only when the receiver is dropped or the API
     /// closes its streams.
     pub async fn watch_jobs(
         &self,
@@ -75,7 +75,7 @@ impl Engine {
     ) -> Result<impl Stream<Item = Job> + Send + 'static, ApiError> {
         // Subscribe before reading the snapshot: anything that changes after the read
         // is in the subscription.
-        let rx = self.bus().subscribe();
+        let rx = self.runtime().bus().subscribe();
         let started = now_ms();
         let snapshot = self.jobs_snapshot(caller.user_id, since).await?;
         let mut next_read = started - LOOKBACK.as_millis() as i64;
@@ -87,7 +87,7 @@ impl Engine {
         }
         let (tx, out) = mpsc::channel(16);
         let watch = JobsWatch {
-            engine: self.clone(),
+            api: self.clone(),
             owner: caller.user_id,
             tx,
             sent: Sent::default(),
@@ -125,7 +125,7 @@ impl Engine {
 }
 
 impl JobsWatch {
-    /// Sends the snapshot, then forwards changes until the client or the engine goes.
+    /// Sends the snapshot, then forwards changes until the client or the API shuts down.
     async fn run(mut self, snapshot: Vec<Job>, mut rx: broadcast::Receiver<Event>) {
         for job in snapshot {
             if self.send(job).await.is_err() {
@@ -137,7 +137,7 @@ impl JobsWatch {
         resync.tick().await;
         loop {
             let next = tokio::select! {
-                _ = self.engine.closing().cancelled() => return,
+                _ = self.api.closing().cancelled() => return,
                 _ = self.tx.closed() => return,
                 ev = rx.recv() => ev,
                 _ = resync.tick() => Ok(Event::Resync),
@@ -172,7 +172,7 @@ impl JobsWatch {
         let (mut since, mut after) = (self.next_read, None);
         loop {
             let page = match self
-                .engine
+                .api
                 .store()
                 .jobs_updated_since(self.owner, since, after, SNAPSHOT_LIMIT)
                 .await

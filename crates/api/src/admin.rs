@@ -1,7 +1,7 @@
 //! The admin overview: queues, job counts by state and live workers.
 
+use crate::api::Api;
 use crate::auth::Caller;
-use crate::engine::Engine;
 use crate::error::ApiError;
 use forklift_domain::{JobState, now_ms};
 use forklift_store::{RunningCount, WorkerRecord};
@@ -42,13 +42,13 @@ pub struct WorkerStats {
     pub running_jobs: u64,
 }
 
-impl Engine {
+impl Api {
     /// The overview; PERMISSION_DENIED for anyone but an admin.
     pub async fn overview(&self, caller: &Caller) -> Result<AdminOverview, ApiError> {
         caller.require_admin("the admin overview")?;
         let running = self.store().running_counts().await?;
         let live_since =
-            now_ms() - (self.config().reconcile_every * LIVE_PERIODS).as_millis() as i64;
+            now_ms() - (self.runtime().config().reconcile_every * LIVE_PERIODS).as_millis() as i64;
         let workers = self.store().workers_seen_since(live_since).await?;
         let queues = self.queue_stats(&running, &workers).await?;
         let jobs_by_state = self.state_counts().await?;
@@ -76,7 +76,7 @@ impl Engine {
         names.extend(running.iter().map(|r| r.queue.clone()));
         let mut stats = Vec::with_capacity(names.len());
         for name in names {
-            let ready = self.transport().depth(&name).await.map_err(|e| {
+            let ready = self.runtime().transport().depth(&name).await.map_err(|e| {
                 ApiError::Unavailable(format!(
                     "the queue transport did not answer how many jobs wait in {name}: {e}"
                 ))

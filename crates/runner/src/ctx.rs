@@ -1,8 +1,8 @@
 //! What a handler gets for one attempt: parameters, inputs, progress, outputs,
 //! cancellation and the bounded CPU pool.
 
-use crate::engine::Engine;
 use crate::kind::JobError;
+use crate::runtime::Runtime;
 use bytes::Bytes;
 use forklift_blob::BlobError;
 use forklift_domain::{Event, FileRecord, Job, now_ms};
@@ -20,7 +20,7 @@ pub struct JobCtx {
     job: Job,
     inputs: Vec<FileRecord>,
     cancel: CancellationToken,
-    engine: Engine,
+    rt: Runtime,
     pub(crate) outputs: Vec<NewOutput>,
     reporter: Progress,
     scratch: Option<tempfile::TempDir>,
@@ -30,7 +30,7 @@ pub struct JobCtx {
 /// (a blocking task, a child process) can report while the context is borrowed.
 #[derive(Clone)]
 pub struct Progress {
-    engine: Engine,
+    rt: Runtime,
     job_id: forklift_domain::JobId,
     token: String,
     last: std::sync::Arc<std::sync::Mutex<Option<Instant>>>,
@@ -53,12 +53,12 @@ impl Progress {
         }
         let message = message.into();
         match self
-            .engine
+            .rt
             .store()
             .set_progress(self.job_id, &self.token, percent, &message, now_ms())
             .await
         {
-            Ok(Some(job)) => self.engine.bus().publish(Event::JobChanged(Box::new(job))),
+            Ok(Some(job)) => self.rt.bus().publish(Event::JobChanged(Box::new(job))),
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(job_id = %self.job_id, error = %e, "recording progress failed: {e}")
@@ -69,14 +69,14 @@ impl Progress {
 
 impl JobCtx {
     pub(crate) fn new(
-        engine: Engine,
+        rt: Runtime,
         job: Job,
         inputs: Vec<FileRecord>,
         token: String,
         cancel: CancellationToken,
     ) -> Self {
         let reporter = Progress {
-            engine: engine.clone(),
+            rt: rt.clone(),
             job_id: job.id,
             token: token.clone(),
             last: Default::default(),
@@ -85,7 +85,7 @@ impl JobCtx {
             job,
             inputs,
             cancel,
-            engine,
+            rt,
             outputs: Vec::new(),
             reporter,
             scratch: None,
@@ -109,7 +109,7 @@ impl JobCtx {
     }
 
     /// Tripped when the job is cancelled, released at shutdown, or times out. Long
-    /// loops should check it; the engine also drops the attempt's future.
+    /// loops should check it; the runner also drops the attempt's future.
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancel
     }
@@ -118,7 +118,7 @@ impl JobCtx {
     /// message that names the limit.
     pub async fn input_bytes(&self, index: usize, limit: u64) -> Result<Bytes, JobError> {
         let file = self.input_within(index, limit)?;
-        self.engine
+        self.rt
             .blobs()
             .get_bytes(&file.blob_key, limit)
             .await
@@ -143,7 +143,7 @@ impl JobCtx {
         use futures::TryStreamExt;
         let file = self.input(index)?;
         let stream = self
-            .engine
+            .rt
             .blobs()
             .get_stream(&file.blob_key)
             .await
@@ -156,7 +156,7 @@ impl JobCtx {
     /// This attempt's scratch directory, removed when the attempt ends.
     pub fn scratch_dir(&mut self) -> Result<std::path::PathBuf, JobError> {
         if self.scratch.is_none() {
-            let base = &self.engine.config().scratch_dir;
+            let base = &self.rt.config().scratch_dir;
             std::fs::create_dir_all(base)
                 .and_then(|_| {
                     tempfile::Builder::new()
@@ -225,7 +225,7 @@ impl JobCtx {
             .map_err(|e| JobError::retryable(format!("reading output {name:?} failed: {e}")))?;
         let key = format!("jobs/{}/{}", self.job.id, name);
         let stored = self
-            .engine
+            .rt
             .blobs()
             .put_stream(&key, tokio_util::io::ReaderStream::new(file), u64::MAX)
             .await
@@ -261,7 +261,7 @@ impl JobCtx {
     ) -> Result<(), JobError> {
         let key = format!("jobs/{}/{}", self.job.id, name);
         let stored = self
-            .engine
+            .rt
             .blobs()
             .put_bytes(&key, bytes)
             .await
@@ -282,7 +282,7 @@ impl JobCtx {
         T: Send + 'static,
     {
         let permit = self
-            .engine
+            .rt
             .cpu()
             .clone()
             .acquire_owned()

@@ -1,8 +1,8 @@
 //! One error type for the Files, Jobs and Admin services, mapped to gRPC status codes
 //! here and to HTTP statuses by the web app, so both faces of a failure agree.
 
-use crate::kind::Violation;
 use forklift_rpc::error_code::ErrorCode;
+use forklift_runner::Violation;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 

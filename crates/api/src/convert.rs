@@ -1,10 +1,10 @@
 //! Records to their proto form.
 
 use crate::admin::{AdminOverview, WorkerStats};
-use crate::kind::Registry;
 use forklift_domain::{FileRecord, Job};
 use forklift_rpc::time::timestamp;
 use forklift_rpc::v1 as pb;
+use forklift_runner::Registry;
 
 /// A job's proto form.
 pub fn job_to_proto(job: &Job, registry: &Registry) -> pb::Job {

@@ -1,71 +1,22 @@
-//! The engine: the job lifecycle and file handling behind the Files and Jobs
-//! services, over a store, object storage, a transport and an event bus.
+//! What the Files and Jobs services do, whatever carries them: submit (validated by
+//! the job's kind, then recorded and published), read, list, cancel, retry and watch
+//! jobs; upload, read, list and delete files — every read checked against its owner.
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::kind::{Kind, Registry, Violation};
 use bytes::Bytes;
-use forklift_blob::{BlobError, Blobs};
+use forklift_blob::BlobError;
 use forklift_domain::{Event, FileId, FileRecord, Job, JobId, JobState, Millis, now_ms};
-use forklift_queue::{Delivery, EventBus, Transport};
+use forklift_runner::{Kind, Registry, Runtime, Violation};
 use forklift_store::{CancelOutcome, JobInsert, JobQuery, NewFile, Store};
 use futures::Stream;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// How often a Watch stream re-reads its job, in case an event was lost.
 pub(crate) const WATCH_RESYNC: Duration = Duration::from_secs(5);
-
-/// How the engine runs jobs.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// This process's worker name, unique among all processes.
-    pub worker_name: String,
-    /// Which queues this process consumes, and how many jobs of each run at once;
-    /// when the workers start, a queue none of whose kinds can run here (no ffmpeg)
-    /// is left out. Empty: this process runs no jobs (an API-only process).
-    pub queues: BTreeMap<String, usize>,
-    /// Threads for CPU-heavy work, shared by all queues.
-    pub cpu_threads: usize,
-    /// How long a claim holds without renewal; renewed every third of it.
-    pub lease: Duration,
-    /// How long running jobs may finish after shutdown begins before they are released.
-    pub grace: Duration,
-    /// First retry delay; doubles per attempt (with jitter) up to `retry_max`.
-    pub retry_base: Duration,
-    /// Longest retry delay.
-    pub retry_max: Duration,
-    /// How often expired leases are looked for.
-    pub reconcile_every: Duration,
-    /// Largest upload accepted, in bytes.
-    pub max_upload_bytes: u64,
-    /// This process owns the database alone (embedded SQLite): at start, every job
-    /// left `running` belongs to a dead process and is requeued at once.
-    pub exclusive_store: bool,
-    /// Where attempts keep scratch files (removed when each attempt ends).
-    pub scratch_dir: std::path::PathBuf,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            worker_name: format!("worker-{}", uuid::Uuid::new_v4().simple()),
-            queues: BTreeMap::new(),
-            cpu_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            lease: Duration::from_secs(30),
-            grace: Duration::from_secs(30),
-            retry_base: Duration::from_secs(2),
-            retry_max: Duration::from_secs(300),
-            reconcile_every: Duration::from_secs(5),
-            max_upload_bytes: 512 * 1024 * 1024,
-            exclusive_store: true,
-            scratch_dir: std::env::temp_dir(),
-        }
-    }
-}
 
 /// A job's parameters as a client submits them, kind already identified.
 #[derive(Debug, Clone)]
@@ -88,87 +39,42 @@ pub struct SubmitRequest {
     pub max_attempts: u32,
 }
 
-/// The engine; cheap to clone.
+/// The API's logic, whatever carries it (gRPC here); cheap to clone.
 #[derive(Clone)]
-pub struct Engine {
+pub struct Api {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    store: Store,
-    blobs: Blobs,
-    transport: Arc<dyn Transport>,
-    bus: Arc<dyn EventBus>,
-    registry: Registry,
-    cfg: EngineConfig,
-    cpu: Arc<Semaphore>,
-    pub(crate) running: Mutex<BTreeMap<JobId, crate::worker::Abort>>,
+    rt: Runtime,
+    max_upload_bytes: u64,
     /// Tripped at shutdown: ends Watch streams so servers can stop.
     closing: CancellationToken,
-    metrics: Arc<forklift_serve::Metrics>,
 }
 
-impl Engine {
-    /// An engine over the given parts.
-    pub fn new(
-        store: Store,
-        blobs: Blobs,
-        transport: Arc<dyn Transport>,
-        bus: Arc<dyn EventBus>,
-        registry: Registry,
-        cfg: EngineConfig,
-    ) -> Self {
+impl Api {
+    /// The API over the runner's parts, accepting uploads of up to `max_upload_bytes`.
+    pub fn new(rt: Runtime, max_upload_bytes: u64) -> Self {
         Self {
             inner: Arc::new(Inner {
-                cpu: Arc::new(Semaphore::new(cfg.cpu_threads.max(1))),
-                store,
-                blobs,
-                transport,
-                bus,
-                registry,
-                cfg,
-                running: Mutex::default(),
+                rt,
+                max_upload_bytes,
                 closing: CancellationToken::new(),
-                metrics: Arc::default(),
             }),
         }
     }
 
-    /// The store.
-    pub fn store(&self) -> &Store {
-        &self.inner.store
+    /// The runner's parts: store, storage, transport, bus, kinds, settings, metrics.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.rt
     }
-    /// Object storage.
-    pub fn blobs(&self) -> &Blobs {
-        &self.inner.blobs
+    pub(crate) fn store(&self) -> &Store {
+        self.inner.rt.store()
     }
-    /// The transport.
-    pub fn transport(&self) -> &Arc<dyn Transport> {
-        &self.inner.transport
+    pub(crate) fn registry(&self) -> &Registry {
+        self.inner.rt.registry()
     }
-    /// The event bus.
-    pub fn bus(&self) -> &Arc<dyn EventBus> {
-        &self.inner.bus
-    }
-    /// The kinds.
-    pub fn registry(&self) -> &Registry {
-        &self.inner.registry
-    }
-    /// The configuration.
-    pub fn config(&self) -> &EngineConfig {
-        &self.inner.cfg
-    }
-    /// Counters and histograms of this process.
-    pub fn metrics(&self) -> &Arc<forklift_serve::Metrics> {
-        &self.inner.metrics
-    }
-    pub(crate) fn cpu(&self) -> &Arc<Semaphore> {
-        &self.inner.cpu
-    }
-    pub(crate) fn running(&self) -> &Mutex<BTreeMap<JobId, crate::worker::Abort>> {
-        &self.inner.running
-    }
-    /// Trips when the engine shuts its streams down (at the end of a graceful shutdown).
+    /// Trips when the API shuts its streams down (at the end of a graceful shutdown).
     pub fn closing(&self) -> &CancellationToken {
         &self.inner.closing
     }
@@ -178,30 +84,11 @@ impl Engine {
         self.inner.closing.cancel();
     }
 
-    /// Publishes a job change to watchers.
-    pub(crate) fn changed(&self, job: Job) {
-        self.inner.bus.publish(Event::JobChanged(Box::new(job)));
-    }
-
-    /// Hands a queued job to the transport.
-    pub(crate) async fn dispatch(&self, job: &Job) {
-        let d = Delivery {
-            job_id: job.id,
-            queue: job.queue.clone(),
-            priority: job.priority,
-            run_at: job.run_at,
-        };
-        if let Err(e) = self.inner.transport.publish(d).await {
-            // The job is committed; the reconciler publishes it again later.
-            tracing::warn!(job_id = %job.id, error = %e, "publishing job {} failed: {e}", job.id);
-        }
-    }
-
     // ---- jobs ----
 
     /// Validates and records a job, then publishes it.
     pub async fn submit(&self, caller: &Caller, req: SubmitRequest) -> Result<Job, ApiError> {
-        let kind: &Arc<dyn Kind> = self.inner.registry.get(&req.kind).ok_or_else(|| {
+        let kind: &Arc<dyn Kind> = self.registry().get(&req.kind).ok_or_else(|| {
             ApiError::invalid("params", format!("unknown job kind {:?}", req.kind))
         })?;
         if let Err(reason) = kind.available() {
@@ -270,11 +157,11 @@ impl Engine {
             run_at: req.not_before.unwrap_or(now).max(now),
             idempotency_key: Some(req.idempotency_key).filter(|k| !k.is_empty()),
         };
-        let (job, created) = self.inner.store.insert_job(&new, now).await?;
+        let (job, created) = self.store().insert_job(&new, now).await?;
         if created {
             tracing::info!(job_id = %job.id, kind = %job.kind, "job {} ({}) queued", job.id, job.kind);
-            self.changed(job.clone());
-            self.dispatch(&job).await;
+            self.inner.rt.changed(job.clone());
+            self.inner.rt.dispatch(&job).await;
         }
         Ok(job)
     }
@@ -290,7 +177,7 @@ impl Engine {
     /// The job if the caller owns it or is an admin; otherwise NOT_FOUND, exactly as if
     /// it did not exist.
     async fn owned_job(&self, caller: &Caller, id: JobId) -> Result<Job, ApiError> {
-        match self.inner.store.get_job(id).await? {
+        match self.store().get_job(id).await? {
             Some(job) if job.owner_id == caller.user_id || caller.is_admin() => Ok(job),
             _ => Err(ApiError::NotFound(format!("job {id}"))),
         }
@@ -316,8 +203,7 @@ impl Engine {
         let limit = page_limit(page_size)?;
         let before = page_after(page_token)?;
         let mut jobs = self
-            .inner
-            .store
+            .store()
             .list_jobs(&JobQuery {
                 owner,
                 states,
@@ -333,16 +219,16 @@ impl Engine {
     /// Cancels one of the caller's jobs (any user's, for an admin).
     pub async fn cancel_job(&self, caller: &Caller, id: &str) -> Result<Job, ApiError> {
         let job = self.get_job(caller, id).await?;
-        match self.inner.store.cancel(job.id, now_ms()).await? {
+        match self.store().cancel(job.id, now_ms()).await? {
             CancelOutcome::Cancelled(job) => {
                 tracing::info!(job_id = %job.id, "job {} cancelled while queued", job.id);
-                self.changed(job.clone());
+                self.inner.rt.changed(job.clone());
                 Ok(job)
             }
             CancelOutcome::Requested(job) => {
                 tracing::info!(job_id = %job.id, "cancellation of running job {} requested", job.id);
-                self.changed(job.clone());
-                self.inner.bus.publish(Event::CancelRequested(job.id));
+                self.inner.rt.changed(job.clone());
+                self.inner.rt.bus().publish(Event::CancelRequested(job.id));
                 Ok(job)
             }
             CancelOutcome::AlreadyFinal(job) => Err(ApiError::FailedPrecondition(format!(
@@ -357,11 +243,11 @@ impl Engine {
     /// again.
     pub async fn retry_job(&self, caller: &Caller, id: &str) -> Result<Job, ApiError> {
         let job = self.get_job(caller, id).await?;
-        match self.inner.store.retry(job.id, now_ms()).await? {
+        match self.store().retry(job.id, now_ms()).await? {
             Some(job) => {
                 tracing::info!(job_id = %job.id, user_id = %caller.user_id, "job {} queued again by user {}", job.id, caller.user_id);
-                self.changed(job.clone());
-                self.dispatch(&job).await;
+                self.inner.rt.changed(job.clone());
+                self.inner.rt.dispatch(&job).await;
                 Ok(job)
             }
             None => Err(ApiError::FailedPrecondition(format!(
@@ -383,10 +269,10 @@ impl Engine {
             .map_err(|_| ApiError::invalid("id", "not a job id"))?;
         // Subscribe before reading the snapshot: anything that changes after the read
         // is in the subscription.
-        let mut rx = self.inner.bus.subscribe();
+        let mut rx = self.inner.rt.bus().subscribe();
         let job = self.owned_job(caller, id).await?;
         let (tx, out) = mpsc::channel(16);
-        let engine = self.clone();
+        let api = self.clone();
         tokio::spawn(async move {
             let mut last = job.version;
             let done = job.state.is_final();
@@ -399,7 +285,7 @@ impl Engine {
             resync.tick().await;
             loop {
                 let next = tokio::select! {
-                    _ = engine.closing().cancelled() => return,
+                    _ = api.closing().cancelled() => return,
                     _ = tx.closed() => return,
                     ev = rx.recv() => ev,
                     _ = resync.tick() => Ok(Event::Resync),
@@ -409,7 +295,7 @@ impl Engine {
                     Ok(Event::JobChanged(_) | Event::CancelRequested(_)) => continue,
                     Ok(Event::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Fell behind: the record has everything we may have missed.
-                        match engine.store().get_job(id).await {
+                        match api.store().get_job(id).await {
                             Ok(Some(j)) if j.version > last => j,
                             Ok(_) => continue,
                             Err(_) => return,
@@ -464,8 +350,8 @@ impl Engine {
         };
         let id = FileId::new();
         let key = format!("uploads/{id}");
-        let limit = self.inner.cfg.max_upload_bytes;
-        let stored = match self.inner.blobs.put_stream(&key, chunks, limit).await {
+        let limit = self.inner.max_upload_bytes;
+        let stored = match self.inner.rt.blobs().put_stream(&key, chunks, limit).await {
             Ok(s) => s,
             Err(BlobError::TooLarge { limit }) => {
                 return Err(ApiError::invalid(
@@ -484,13 +370,13 @@ impl Engine {
             sha256: stored.sha256,
             blob_key: key.clone(),
         };
-        match self.inner.store.insert_file(id, &new, now_ms()).await {
+        match self.store().insert_file(id, &new, now_ms()).await {
             Ok(f) => {
                 tracing::info!(file_id = %f.id, size = f.size_bytes, "file {} stored ({} bytes)", f.id, f.size_bytes);
                 Ok(f)
             }
             Err(e) => {
-                self.inner.blobs.delete(&key).await.ok();
+                self.inner.rt.blobs().delete(&key).await.ok();
                 Err(e.into())
             }
         }
@@ -505,7 +391,7 @@ impl Engine {
     }
 
     async fn owned_file(&self, caller: &Caller, id: FileId) -> Result<FileRecord, ApiError> {
-        match self.inner.store.get_file(id).await? {
+        match self.store().get_file(id).await? {
             Some(f) if f.owner_id == caller.user_id => Ok(f),
             _ => Err(ApiError::NotFound(format!("file {id}"))),
         }
@@ -526,7 +412,8 @@ impl Engine {
         let file = self.get_file(caller, id).await?;
         let stream = self
             .inner
-            .blobs
+            .rt
+            .blobs()
             .get_stream(&file.blob_key)
             .await
             .map_err(|e| ApiError::internal("opening file content", e))?;
@@ -543,8 +430,7 @@ impl Engine {
         let limit = page_limit(page_size)?;
         let before = page_after(page_token)?;
         let mut files = self
-            .inner
-            .store
+            .store()
             .list_files(caller.user_id, before, limit + 1)
             .await?;
         let next = next_token(&mut files, limit, |f| f.id.to_string());
@@ -554,9 +440,10 @@ impl Engine {
     /// Deletes one of the caller's files and its content.
     pub async fn delete_file(&self, caller: &Caller, id: &str) -> Result<(), ApiError> {
         let file = self.get_file(caller, id).await?;
-        if let Some(f) = self.inner.store.delete_file(file.id).await? {
+        if let Some(f) = self.store().delete_file(file.id).await? {
             self.inner
-                .blobs
+                .rt
+                .blobs()
                 .delete(&f.blob_key)
                 .await
                 .map_err(|e| ApiError::internal("deleting file content", e))?;

@@ -215,6 +215,22 @@ impl Blobs {
         Ok(got.into_stream().map_err(BlobError::from).boxed())
     }
 
+    /// The size and SHA-256 of the content under `key`, read through once.
+    pub async fn digest(&self, key: &str) -> Result<Stored> {
+        let mut chunks = self.get_stream(key).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok(Stored {
+            size_bytes: size,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
+
     /// The whole content under `key`, refusing more than `limit` bytes.
     pub async fn get_bytes(&self, key: &str, limit: u64) -> Result<Bytes> {
         let got = self

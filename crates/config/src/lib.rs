@@ -109,6 +109,29 @@ pub enum AdminCommand {
         #[arg(long, default_value = "created by an operator")]
         name: String,
     },
+    /// Copies a stopped installation's accounts, API tokens, files (content checked by
+    /// SHA-256) and jobs into another database and storage, ids unchanged — e.g. a
+    /// unified one's `sqlite://data/forklift.db` and `file:///…/data/files` into
+    /// PostgreSQL and S3. The source is only read; run it again to go on after an
+    /// interruption. Sessions are not copied (users sign in again).
+    Migrate {
+        /// The source database: `sqlite://PATH` or `postgres://…`.
+        #[arg(long)]
+        from_database: String,
+        /// The source storage: `file:///PATH` (a unified installation's `data/files`)
+        /// or `s3://BUCKET[/PREFIX]`.
+        #[arg(long)]
+        from_storage: String,
+        /// The target database (migrated first if new).
+        #[arg(long, required_unless_present = "dry_run")]
+        to_database: Option<String>,
+        /// The target storage.
+        #[arg(long, required_unless_present = "dry_run")]
+        to_storage: Option<String>,
+        /// Only count the rows, objects and bytes there are to copy.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// What a jobs-service process does.

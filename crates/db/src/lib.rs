@@ -26,6 +26,9 @@ pub enum DbError {
     /// A stored value did not parse; the row was written by something else.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database's schema is not this build's.
+    #[error("{0}")]
+    Schema(String),
     /// The database URL is not one this build understands.
     #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
@@ -81,13 +84,78 @@ impl Db {
             let mut conn = options.connect().await?;
             sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
             conn.close().await?;
-            Inner::Sqlite(sqlite::Sqlite::open(options.get_filename()).await?)
+            Inner::Sqlite(
+                sqlite::Sqlite::open(options.get_filename(), sqlite::Mode::ReadWrite).await?,
+            )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Inner::Postgres(postgres::open(url).await?)
         } else {
             return Err(DbError::UnsupportedUrl(url.to_owned()));
         };
         Ok(Self { inner })
+    }
+
+    /// Opens an existing database to read it as it is: nothing is migrated or written
+    /// (an SQLite file is opened read-only and immutable, so its installation must be
+    /// stopped). Fails unless its schema is exactly this build's.
+    pub async fn open_snapshot(url: &str) -> Result<Self> {
+        let inner = if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+            if !path.is_file() {
+                return Err(DbError::Schema(format!(
+                    "there is no database file at {}",
+                    path.display()
+                )));
+            }
+            // Read as the file alone holds it: writes still in the WAL would be missed.
+            let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+            if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                return Err(DbError::Schema(format!(
+                    "{} holds writes that are not in the database file yet: Forklift is \
+                     still running on it, or did not stop cleanly. Stop it (or start it once \
+                     and stop it with Ctrl-C), then run this again",
+                    wal.display()
+                )));
+            }
+            Inner::Sqlite(sqlite::Sqlite::open(path, sqlite::Mode::Snapshot).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Inner::Postgres(postgres::connect(url).await?)
+        } else {
+            return Err(DbError::UnsupportedUrl(url.to_owned()));
+        };
+        let db = Self { inner };
+        let latest = match db.backend() {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite")
+                .iter()
+                .map(|m| m.version)
+                .max(),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres")
+                .iter()
+                .map(|m| m.version)
+                .max(),
+        }
+        .unwrap_or(0);
+        let q = q!("SELECT version FROM _sqlx_migrations ORDER BY version DESC LIMIT 1");
+        let version = match db.read().optional(q, |r| r.int(0)).await {
+            Ok(v) => v.unwrap_or(0),
+            Err(_) => 0,
+        };
+        if version != latest {
+            db.close().await;
+            return Err(DbError::Schema(if version < latest {
+                format!(
+                    "its schema is at version {version}, this build's is {latest}: start this \
+                     version of Forklift on it once (it upgrades the schema), stop it, then run \
+                     this again"
+                )
+            } else {
+                format!(
+                    "its schema is at version {version}, newer than this build's ({latest}): use \
+                     the Forklift that wrote it"
+                )
+            }));
+        }
+        Ok(db)
     }
 
     /// Which database this is.

@@ -11,13 +11,18 @@ pub(crate) use sqlx::PgPool;
 
 /// Connects to the database at `url` and applies its migrations.
 pub(crate) async fn open(url: &str) -> Result<PgPool> {
-    let pool = PgPoolOptions::new()
+    let pool = connect(url).await?;
+    sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+    Ok(pool)
+}
+
+/// Connects to the database at `url` as it is.
+pub(crate) async fn connect(url: &str) -> Result<PgPool> {
+    Ok(PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(30))
         .connect(url)
-        .await?;
-    sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-    Ok(pool)
+        .await?)
 }
 
 fn bind(q: &Query) -> sqlx::query::Query<'_, Postgres, PgArguments> {
@@ -46,6 +51,10 @@ impl Conn for PgConnection {
 }
 
 impl Row for PgRow {
+    fn len(&self) -> usize {
+        sqlx::Row::len(self)
+    }
+
     fn int(&self, i: usize) -> Result<i64> {
         Ok(self.try_get(i)?)
     }

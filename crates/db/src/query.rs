@@ -73,6 +73,12 @@ macro_rules! q {
 
 /// A result row of either backend, read by column position (0-based).
 pub trait Row {
+    /// How many columns it has.
+    fn len(&self) -> usize;
+    /// True if it has no column.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// An integer column.
     fn int(&self, i: usize) -> Result<i64>;
     /// An integer column that may be NULL.

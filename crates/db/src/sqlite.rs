@@ -42,6 +42,16 @@ pub(crate) enum Side {
     Write,
 }
 
+/// How the file is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// For this process to read and write (the one writer thread writes).
+    ReadWrite,
+    /// A stopped installation's file, read and never written: read-only, and
+    /// `immutable`, so SQLite creates no `-wal` or `-shm` file and takes no lock.
+    Snapshot,
+}
+
 /// Handles on the reader and writer threads; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Sqlite {
@@ -54,6 +64,8 @@ struct Inner {
     queues: RwLock<Option<Queues>>,
     /// Changes (to closed) when the last thread has ended.
     ended: watch::Receiver<()>,
+    path: PathBuf,
+    mode: Mode,
 }
 
 struct Queues {
@@ -72,14 +84,14 @@ type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 impl Sqlite {
     /// Opens the (already migrated) database file with one writer and [`READERS`]
     /// reader connections, each on its own thread.
-    pub async fn open(path: &Path) -> Result<Self> {
+    pub async fn open(path: &Path, mode: Mode) -> Result<Self> {
         let (read, read_queue) = flume::unbounded::<ReadJob>();
         let (write, write_queue) = flume::unbounded::<Box<dyn Write>>();
         // Every thread holds a sender; the receiver sees the channel close when the
         // last one has ended.
         let (alive, ended) = watch::channel(());
         let mut opened = Vec::with_capacity(READERS + 1);
-        opened.push(spawn("forklift-sqlite-writer", path, Side::Write, {
+        opened.push(spawn("forklift-sqlite-writer", path, mode, Side::Write, {
             let alive = alive.clone();
             move |c| writer(c, write_queue, alive)
         })?);
@@ -89,6 +101,7 @@ impl Sqlite {
             opened.push(spawn(
                 &format!("forklift-sqlite-reader-{i}"),
                 path,
+                mode,
                 Side::Read,
                 move |c| reader(c, queue, alive),
             )?);
@@ -97,6 +110,8 @@ impl Sqlite {
             inner: Arc::new(Inner {
                 queues: RwLock::new(Some(Queues { read, write })),
                 ended,
+                path: path.to_owned(),
+                mode,
             }),
         };
         for o in opened {
@@ -160,6 +175,20 @@ impl Sqlite {
         let mut ended = self.inner.ended.clone();
         // Nothing is ever sent: this returns when the last thread drops its sender.
         while ended.changed().await.is_ok() {}
+        if self.inner.mode == Mode::ReadWrite {
+            // The last connection to close folds the WAL into the database file and
+            // removes it, unless it is a query-only reader: closing one read-write
+            // connection last leaves a file that is whole on its own (what a copy of a
+            // stopped installation, or `admin migrate`, reads).
+            let path = self.inner.path.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Ok(c) = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+                {
+                    let _ = c.close();
+                }
+            })
+            .await;
+        }
     }
 }
 
@@ -173,6 +202,7 @@ fn closed() -> DbError {
 fn spawn(
     name: &str,
     path: &Path,
+    mode: Mode,
     side: Side,
     run: impl FnOnce(Connection) + Send + 'static,
 ) -> Result<oneshot::Receiver<Result<()>>> {
@@ -180,7 +210,7 @@ fn spawn(
     let path: PathBuf = path.to_owned();
     std::thread::Builder::new()
         .name(name.to_owned())
-        .spawn(move || match connect(&path, side) {
+        .spawn(move || match connect(&path, mode, side) {
             Ok(c) => {
                 let _ = opened.send(Ok(()));
                 run(c);
@@ -193,12 +223,20 @@ fn spawn(
     Ok(answer)
 }
 
-fn connect(path: &Path, side: Side) -> rusqlite::Result<Connection> {
+fn connect(path: &Path, mode: Mode, side: Side) -> rusqlite::Result<Connection> {
     // Each connection stays on its own thread: SQLite's own mutexes are not needed.
-    let c = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let c = match mode {
+        Mode::ReadWrite => Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?,
+        Mode::Snapshot => Connection::open_with_flags(
+            snapshot_uri(path),
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?,
+    };
     c.busy_timeout(BUSY_TIMEOUT)?;
     // WAL is recorded in the file (the migration connection set it); NORMAL syncs the
     // WAL at checkpoints only, which in WAL mode still survives a crash of the process.
@@ -215,11 +253,26 @@ fn connect(path: &Path, side: Side) -> rusqlite::Result<Connection> {
     Ok(c)
 }
 
+/// `file:PATH?immutable=1`, with the characters a URI path cannot hold escaped.
+fn snapshot_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for b in path.to_string_lossy().bytes() {
+        match b {
+            b'%' | b'?' | b'#' => uri.push_str(&format!("%{b:02X}")),
+            _ => uri.push(b as char),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
 fn reader(c: Connection, queue: flume::Receiver<ReadJob>, _alive: watch::Sender<()>) {
     while let Ok(job) = queue.recv() {
         // A panic fails that query alone: its reply channel closes as it unwinds.
         let _ = catch_unwind(AssertUnwindSafe(|| job(&c)));
     }
+    // Closed before `_alive` goes: `close` hears of the end only once it is closed.
+    drop(c);
 }
 
 /// A write waiting for the writer thread.
@@ -270,6 +323,8 @@ fn writer(c: Connection, queue: flume::Receiver<Box<dyn Write>>, _alive: watch::
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
         commit_batch(&c, batch);
     }
+    // Closed before `_alive` goes: `close` hears of the end only once it is closed.
+    drop(c);
 }
 
 /// Runs `batch` in one transaction, each write in its own savepoint, and answers every
@@ -418,6 +473,10 @@ fn prepare<'c>(c: &'c Connection, q: &Query) -> rusqlite::Result<CachedStatement
 }
 
 impl Row for rusqlite::Row<'_> {
+    fn len(&self) -> usize {
+        self.as_ref().column_count()
+    }
+
     fn int(&self, i: usize) -> Result<i64> {
         Ok(self.get(i)?)
     }
@@ -616,7 +675,7 @@ mod tests {
         c.execute_batch("INSERT INTO t (v) VALUES ('a'), ('b'), ('c')")
             .unwrap();
         drop(c);
-        let c = connect(&dir.path().join("t.db"), Side::Read).unwrap();
+        let c = connect(&dir.path().join("t.db"), Mode::ReadWrite, Side::Read).unwrap();
         let sql = "SELECT v FROM t WHERE v > $1 ORDER BY v LIMIT $2";
         for (after, limit) in [("", 1), ("a", 2), ("b", 3), ("", 2)] {
             let rows =

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 mod http;
+pub mod migrate;
 
 pub use http::{health_router, metrics_text};
 

@@ -90,6 +90,24 @@ async fn run() -> anyhow::Result<()> {
 /// them), explanations to standard error.
 async fn admin(cfg: &JobsConfig, command: &AdminCommand) -> anyhow::Result<()> {
     use forklift_host::accounts;
+    if let AdminCommand::Migrate {
+        from_database,
+        from_storage,
+        to_database,
+        to_storage,
+        dry_run,
+    } = command
+    {
+        let args = forklift_host::migrate::MigrateArgs {
+            from_database: from_database.clone(),
+            from_storage: from_storage.clone(),
+            to_database: to_database.clone(),
+            to_storage: to_storage.clone(),
+            dry_run: *dry_run,
+        };
+        forklift_host::migrate::migrate(&args, |line| eprintln!("{line}")).await?;
+        return Ok(());
+    }
     let accounts = forklift_accounts::Accounts::open(&cfg.common.database_url())
         .await
         .context("FORKLIFT_DATABASE_URL: cannot open the database")?;
@@ -127,6 +145,7 @@ async fn admin(cfg: &JobsConfig, command: &AdminCommand) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        AdminCommand::Migrate { .. } => unreachable!("handled above"),
     };
     accounts.close().await;
     result

@@ -682,3 +682,351 @@ async fn migrate_only_applies_the_schema_and_exits() {
         "and nothing else was done"
     );
 }
+
+/// Every file of a user, from pages of 1,000.
+async fn all_files(c: &Client) -> Vec<pb::File> {
+    let req = pb::ListFilesRequest {
+        page_size: 1000,
+        ..Default::default()
+    };
+    c.files
+        .clone()
+        .list_files(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .files
+}
+
+/// Every job of a user, from pages of 1,000.
+async fn all_jobs(c: &Client) -> Vec<pb::Job> {
+    let req = pb::ListJobsRequest {
+        page_size: 1000,
+        ..Default::default()
+    };
+    c.list_jobs(req).await.unwrap().jobs
+}
+
+/// Each file under `dir` (recursively) with its content's SHA-256.
+fn tree_digest(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    use sha2::Digest;
+    let mut out = std::collections::BTreeMap::new();
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                let digest = hex::encode(sha2::Sha256::digest(std::fs::read(&p).unwrap()));
+                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), digest);
+            }
+        }
+    }
+    out
+}
+
+/// `forklift-jobs admin migrate <args>`, with the bucket's credentials.
+fn migrate_command(args: &[String], env: &[(String, String)]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(binary("forklift-jobs"));
+    cmd.args(["admin", "migrate"])
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs a migration to its end: (success, what it said).
+async fn run_migration(args: &[String], env: &[(String, String)]) -> (bool, String) {
+    let out = tokio::time::timeout(DEADLINE, migrate_command(args, env).output())
+        .await
+        .expect("the migration ends in time")
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A unified installation in use — two users, API tokens, uploads, finished, failed,
+/// cancelled and queued jobs with outputs and a report — stopped, then moved into
+/// PostgreSQL and S3 by `forklift-jobs admin migrate`, killed half-way once and run
+/// again; the extracted topology started on the targets serves everything as before,
+/// runs the queued job, and the source is as it was.
+#[tokio::test]
+async fn a_unified_installation_moves_to_postgres_and_s3_with_one_command() {
+    // ---- the unified installation ----
+    let data = tempfile::tempdir().unwrap();
+    let mut unified_args = test_flags(data.path());
+    set_flag(&mut unified_args, "--shutdown-grace", "100ms");
+    unified_args
+        .extend(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"].map(String::from));
+    let mut unified =
+        Proc::start(&binary("forklift-web"), &unified_args, &[], "Press Ctrl-C").await;
+    let admin_token = std::fs::read_to_string(data.path().join("admin-token")).unwrap();
+    let admin_token = admin_token.trim().to_owned();
+    let grpc = unified.addr("gRPC:");
+    let admin = Client::connect(grpc, Some(&admin_token)).await;
+    let common = test_flags(data.path());
+    admin_command(&common, &["create-user", "--email", "second@example.com"])
+        .await
+        .unwrap();
+    let second_token = admin_command(&common, &["create-token", "--email", "second@example.com"])
+        .await
+        .unwrap();
+    let second = Client::connect(grpc, Some(&second_token)).await;
+
+    let mut contents = std::collections::BTreeMap::new();
+    let photo = admin
+        .upload("photo.jpg", &test_jpeg(640, 480, None))
+        .await
+        .unwrap();
+    contents.insert(photo.id.clone(), test_jpeg(640, 480, None));
+    let csv = b"city,people\nOslo,709000\nBergen,291000\nTromso,77000\n".to_vec();
+    let table = admin.upload("cities.csv", &csv).await.unwrap();
+    contents.insert(table.id.clone(), csv);
+    // Enough content that the migration can be stopped half-way.
+    for i in 0..60u32 {
+        let bytes: Vec<u8> = (0..256 * 1024u32)
+            .map(|b| (b.wrapping_mul(31) ^ i) as u8)
+            .collect();
+        let f = admin
+            .upload(&format!("blob-{i}.bin"), &bytes)
+            .await
+            .unwrap();
+        contents.insert(f.id.clone(), bytes);
+    }
+    let theirs = second
+        .upload("notes.txt", b"the second user's")
+        .await
+        .unwrap();
+    let thumb = admin
+        .submit(submit(
+            thumbnail_params(&[(64, 64)], pb::Fit::Contain, pb::ImageFormat::Png),
+            &[&photo.id],
+        ))
+        .await
+        .unwrap();
+    let profile = admin
+        .submit(submit(
+            pb::JobParams {
+                kind: Some(pb::job_params::Kind::DataProfile(pb::DataProfileParams {
+                    delimiter: String::new(),
+                    header: 0,
+                })),
+            },
+            &[&table.id],
+        ))
+        .await
+        .unwrap();
+    let mut failing = submit(flaky_params(5), &[]);
+    failing.max_attempts = 1;
+    let failed = second.submit(failing).await.unwrap();
+    let mut later = submit(sleep_params(10), &[]);
+    later.not_before = Some(in_an_hour());
+    let cancelled = second.submit(later).await.unwrap();
+    second.cancel(&cancelled.id).await.unwrap();
+    for id in [&thumb.id, &profile.id, &failed.id] {
+        // Admins may watch every user's jobs.
+        admin.watch_to_end(id).await;
+    }
+    // Running when the installation stops: released (queued again) after the 100 ms grace.
+    let waiting = second
+        .submit(submit(sleep_params(2_000), &[]))
+        .await
+        .unwrap();
+    second
+        .watch_until(&waiting.id, |j| j.state() == pb::JobState::Running)
+        .await;
+    let mut outputs = Vec::new();
+    for id in [&thumb.id, &profile.id] {
+        let job = admin.get(id).await.unwrap();
+        for o in &job.outputs {
+            let (_, bytes) = admin.download(&o.file_id).await.unwrap();
+            outputs.push((o.file_id.clone(), bytes));
+        }
+    }
+    assert!(
+        outputs.len() >= 3,
+        "a thumbnail and the report's files: {outputs:?}"
+    );
+    let (before_admin_files, before_admin_jobs) = (all_files(&admin).await, all_jobs(&admin).await);
+    let before_second_jobs = all_jobs(&second).await;
+    assert!(unified.terminate().await.success());
+    let source_before = tree_digest(data.path());
+
+    let source_db = format!("sqlite://{}", data.path().join("forklift.db").display());
+    let source_files = format!("file://{}", data.path().join("files").display());
+
+    // ---- a dry run counts ----
+    let (ok, said) = run_migration(
+        &[
+            "--from-database",
+            &source_db,
+            "--from-storage",
+            &source_files,
+            "--dry-run",
+        ]
+        .map(String::from),
+        &[],
+    )
+    .await;
+    assert!(ok, "{said}");
+    let objects = contents.len() + 1 + outputs.len();
+    assert!(said.contains("users: 2 rows"), "{said}");
+    assert!(said.contains("jobs: 5 rows"), "{said}");
+    assert!(said.contains(&format!("files: {objects} rows")), "{said}");
+    assert!(
+        said.contains(&format!("storage: {objects} objects")),
+        "{said}"
+    );
+
+    // ---- a corrupt object stops a migration, naming its file ----
+    let corrupt_copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .args([
+            "-a",
+            &format!("{}/.", data.path().display()),
+            &corrupt_copy.path().display().to_string(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(
+        corrupt_copy.path().join("files/uploads").join(&table.id),
+        b"not the table",
+    )
+    .unwrap();
+    let spare = Bucket::new();
+    let (ok, said) = run_migration(
+        &[
+            "--from-database".to_owned(),
+            format!(
+                "sqlite://{}",
+                corrupt_copy.path().join("forklift.db").display()
+            ),
+            "--from-storage".to_owned(),
+            format!("file://{}", corrupt_copy.path().join("files").display()),
+            "--to-database".to_owned(),
+            forklift_testkit::Postgres::shared().database(),
+            "--to-storage".to_owned(),
+            spare.url.clone(),
+        ],
+        &spare.env,
+    )
+    .await;
+    assert!(!ok, "a corrupt object must stop the migration: {said}");
+    assert!(
+        said.contains(&format!("file {} (\"cities.csv\")", table.id)) && said.contains("corrupt"),
+        "{said}"
+    );
+
+    // ---- the migration, killed half-way once, then run again ----
+    let target_db = forklift_testkit::Postgres::shared().database();
+    let bucket = Bucket::new();
+    let args = [
+        "--from-database",
+        &source_db,
+        "--from-storage",
+        &source_files,
+        "--to-database",
+        &target_db,
+        "--to-storage",
+        &bucket.url,
+    ]
+    .map(String::from);
+    let mut first = migrate_command(&args, &bucket.env).spawn().unwrap();
+    tokio::time::timeout(DEADLINE, async {
+        while bucket.keys("uploads/").await.len() < 5 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the migration copies objects");
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "still copying when killed"
+    );
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let copied = bucket.keys("").await.len();
+    assert!(
+        copied < objects,
+        "stopped half-way: {copied} of {objects} objects"
+    );
+    let (ok, said) = run_migration(&args, &bucket.env).await;
+    assert!(ok, "{said}");
+    let total_rows = 2 + 2 + objects + 5;
+    let new_rows: usize = said
+        .split(&format!("{total_rows} rows ("))
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary in {said}"));
+    assert!(
+        new_rows < total_rows,
+        "the second run went on, not over: {said}"
+    );
+    assert_eq!(bucket.keys("").await.len(), objects);
+    assert_eq!(
+        tree_digest(data.path()),
+        source_before,
+        "nothing was written to the source"
+    );
+
+    // ---- the extracted topology on the targets ----
+    let redis = forklift_testkit::Redis::start();
+    let dirs = DataDirs::new();
+    let mut common = test_flags(dirs.path());
+    common.extend([
+        "--database-url".to_owned(),
+        target_db.clone(),
+        "--redis-url".to_owned(),
+        redis.url(),
+    ]);
+    common.extend(bucket.flags());
+    let with_dir = |name: &str| {
+        let mut a = common.clone();
+        a.extend(dirs.flags(name));
+        a
+    };
+    let api = start_jobs_with_env("api", &with_dir("jobs-api"), &bucket.env).await;
+    let _worker = start_jobs_with_env("worker", &with_dir("jobs-worker"), &bucket.env).await;
+    let admin = Client::connect(api.addr("gRPC:"), Some(&admin_token)).await;
+    let second = Client::connect(api.addr("gRPC:"), Some(&second_token)).await;
+    assert_eq!(
+        all_files(&admin).await,
+        before_admin_files,
+        "the same ids answer, the old token works"
+    );
+    assert_eq!(all_jobs(&admin).await, before_admin_jobs);
+    for (id, bytes) in contents.iter().chain(outputs.iter().map(|(i, b)| (i, b))) {
+        assert_eq!(
+            &admin.download(id).await.unwrap().1,
+            bytes,
+            "file {id} byte for byte"
+        );
+    }
+    assert_eq!(
+        second.download(&theirs.id).await.unwrap().1,
+        b"the second user's"
+    );
+    assert_eq!(
+        second.get_file(&photo.id).await.unwrap_err().code(),
+        tonic::Code::NotFound,
+        "owners unchanged"
+    );
+    for before in before_second_jobs.iter().filter(|j| j.id != waiting.id) {
+        assert_eq!(
+            &second.get(&before.id).await.unwrap(),
+            before,
+            "job history intact"
+        );
+    }
+    let done = second.watch_to_end(&waiting.id).await.pop().unwrap();
+    assert_eq!(done.state(), pb::JobState::Succeeded, "{done:#?}");
+    assert_eq!(done.outputs.len(), 1);
+    dirs.assert_no_files();
+}

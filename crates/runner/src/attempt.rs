@@ -161,7 +161,12 @@ where
 
     fn call(&mut self, task: Task<Claim>) -> Self::Future {
         let rt = self.rt.clone();
-        let Claim { job, token, abort } = task.args.clone();
+        let Claim {
+            job,
+            token,
+            abort,
+            slot,
+        } = task.args.clone();
         tracing::info!(job_id = %job.id, kind = %job.kind, attempt = job.attempt, "job {} ({}) started, attempt {}", job.id, job.kind, job.attempt);
         rt.changed(job.clone());
         rt.running()
@@ -193,6 +198,8 @@ where
             rt.running().lock().expect("running lock").remove(&job.id);
             let label = finish(&rt, &job, &token, outcome, abort.reason()).await;
             rt.metrics().observe_job(&job.kind, label, took);
+            // The slot is free once the end is recorded.
+            drop(slot);
             Ok(label)
         })
     }

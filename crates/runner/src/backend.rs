@@ -20,10 +20,14 @@ use apalis_core::task::task_id::TaskId;
 use apalis_core::worker::context::WorkerContext;
 use forklift_domain::{Job, JobState, now_ms};
 use forklift_queue::{Delivery, QueueError};
+use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A job claimed for one attempt: what a worker's service is called with.
 #[derive(Clone)]
@@ -34,40 +38,81 @@ pub struct Claim {
     pub token: String,
     /// Stops the attempt from outside (cancel, release at shutdown, lease lost).
     pub(crate) abort: Abort,
+    /// One of the queue's slots, held from the claim to the attempt's recorded end
+    /// (freed when the last copy of the claim goes).
+    pub(crate) slot: Arc<OwnedSemaphorePermit>,
 }
 
 /// How long a queue's worker waits after the transport failed before asking again.
 const RETRY_TRANSPORT: Duration = Duration::from_secs(1);
 
 /// The backend of one queue's worker.
+///
+/// The queue's slots are a semaphore: a slot is taken before a delivery is waited
+/// for, so nothing is claimed that could not start at once, and given back when the
+/// attempt's end is recorded (or the delivery turned out to be a duplicate). One
+/// delivery is waited for at a time; the claims of the deliveries taken run side by
+/// side, each a database round trip of its own, so a slow claim holds up no other.
 pub struct ClaimBackend {
     rt: Runtime,
     queue: String,
-    state: State,
-}
-
-enum State {
-    Idle,
+    slots: Arc<Semaphore>,
+    /// A slot taken for the next delivery.
+    slot: Option<OwnedSemaphorePermit>,
+    /// Waiting for a slot to come free.
+    freeing: Option<BoxFuture<'static, OwnedSemaphorePermit>>,
     /// Waiting for the transport's next delivery (safe to drop: the reconciler
     /// publishes again what a dropped wait took).
-    Waiting(BoxFuture<'static, Result<Delivery, QueueError>>),
-    /// Claiming a delivery on the record (not dropped at shutdown: a claim that
-    /// succeeds is released).
-    Claiming(BoxFuture<'static, Option<Claim>>),
+    waiting: Option<BoxFuture<'static, Result<Delivery, QueueError>>>,
     /// The transport failed: ask again after a pause.
-    Pausing(Pin<Box<tokio::time::Sleep>>),
-    /// Shutting down: releasing what a claim under way took.
-    Releasing(BoxFuture<'static, ()>),
+    pausing: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Claims under way (not dropped at shutdown: a claim that succeeds then is
+    /// released).
+    claims: FuturesUnordered<BoxFuture<'static, Option<Claim>>>,
+    /// Shutting down: releasing what claims under way took.
+    releasing: FuturesUnordered<BoxFuture<'static, ()>>,
 }
 
 impl ClaimBackend {
-    /// The backend of `queue`'s worker.
-    pub fn new(rt: Runtime, queue: impl Into<String>) -> Self {
+    /// The backend of `queue`'s worker, running up to `slots` jobs at once.
+    pub fn new(rt: Runtime, queue: impl Into<String>, slots: usize) -> Self {
         Self {
             rt,
             queue: queue.into(),
-            state: State::Idle,
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            slot: None,
+            freeing: None,
+            waiting: None,
+            pausing: None,
+            claims: FuturesUnordered::new(),
+            releasing: FuturesUnordered::new(),
         }
+    }
+
+    /// Takes a free slot for the next delivery; `Pending` (woken when one frees) if
+    /// none is free.
+    fn poll_slot(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.slot.is_some() {
+            return Poll::Ready(());
+        }
+        if self.freeing.is_none() {
+            if let Ok(p) = self.slots.clone().try_acquire_owned() {
+                self.slot = Some(p);
+                return Poll::Ready(());
+            }
+            let slots = self.slots.clone();
+            self.freeing = Some(Box::pin(async move {
+                slots
+                    .acquire_owned()
+                    .await
+                    .expect("the slots are never closed")
+            }));
+        }
+        let freeing = self.freeing.as_mut().expect("set just above");
+        let p = ready!(freeing.as_mut().poll(cx));
+        self.freeing = None;
+        self.slot = Some(p);
+        Poll::Ready(())
     }
 }
 
@@ -83,71 +128,66 @@ impl Backend for ClaimBackend {
         Poll::Ready(Ok(()))
     }
 
-    /// Called only when the worker has a free slot (its concurrency limit is ready):
-    /// nothing is claimed that could not start at once.
     fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
         _: &WorkerContext,
     ) -> Poll<Option<Result<Self::Task, Self::Error>>> {
         loop {
-            match &mut self.state {
-                State::Idle => {
-                    let (transport, queue) = (self.rt.transport().clone(), self.queue.clone());
-                    self.state =
-                        State::Waiting(Box::pin(async move { transport.next(&queue).await }));
+            // A claim that came through is the next task; a dropped delivery frees
+            // its slot for the next one.
+            match self.claims.poll_next_unpin(cx) {
+                Poll::Ready(Some(Some(c))) => return Poll::Ready(Some(Ok(task(c)))),
+                Poll::Ready(Some(None)) => continue,
+                Poll::Ready(None) | Poll::Pending => {}
+            }
+            if let Some(pause) = &mut self.pausing {
+                ready!(pause.as_mut().poll(cx));
+                self.pausing = None;
+            }
+            ready!(self.poll_slot(cx));
+            let waiting = self.waiting.get_or_insert_with(|| {
+                let (transport, queue) = (self.rt.transport().clone(), self.queue.clone());
+                Box::pin(async move { transport.next(&queue).await })
+            });
+            let next = ready!(waiting.as_mut().poll(cx));
+            self.waiting = None;
+            match next {
+                Ok(d) => {
+                    let slot = self.slot.take().expect("taken above");
+                    self.claims.push(Box::pin(claim(self.rt.clone(), d, slot)));
                 }
-                State::Waiting(next) => match ready!(next.as_mut().poll(cx)) {
-                    Ok(d) => self.state = State::Claiming(Box::pin(claim(self.rt.clone(), d))),
-                    Err(e) => {
-                        tracing::error!(queue = %self.queue, error = %e, "taking from queue {} failed: {e}", self.queue);
-                        self.state = State::Pausing(Box::pin(tokio::time::sleep(RETRY_TRANSPORT)));
-                    }
-                },
-                State::Claiming(claiming) => {
-                    let claimed = ready!(claiming.as_mut().poll(cx));
-                    self.state = State::Idle;
-                    if let Some(c) = claimed {
-                        return Poll::Ready(Some(Ok(task(c))));
-                    }
+                Err(e) => {
+                    tracing::error!(queue = %self.queue, error = %e, "taking from queue {} failed: {e}", self.queue);
+                    self.pausing = Some(Box::pin(tokio::time::sleep(RETRY_TRANSPORT)));
                 }
-                State::Pausing(pause) => {
-                    ready!(pause.as_mut().poll(cx));
-                    self.state = State::Idle;
-                }
-                // Not reached: a worker polls for tasks only until it shuts down.
-                State::Releasing(_) => return Poll::Pending,
             }
         }
     }
 
-    /// At shutdown: a wait for the transport is dropped; a claim under way is
-    /// finished and what it took is released (queued again, attempt not spent).
+    /// At shutdown: a wait for the transport is dropped; claims under way are
+    /// finished, and what they took is released (queued again, attempt not spent).
     fn poll_close(
         &mut self,
         cx: &mut Context<'_>,
         _: &WorkerContext,
     ) -> Poll<Result<(), Self::Error>> {
-        loop {
-            match std::mem::replace(&mut self.state, State::Idle) {
-                State::Claiming(claiming) => {
-                    let rt = self.rt.clone();
-                    self.state = State::Releasing(Box::pin(async move {
-                        if let Some(c) = claiming.await {
-                            crate::workers::release_unstarted(&rt, &c).await;
-                        }
-                    }));
-                }
-                State::Releasing(mut releasing) => {
-                    if releasing.as_mut().poll(cx).is_pending() {
-                        self.state = State::Releasing(releasing);
-                        return Poll::Pending;
-                    }
-                }
-                State::Idle | State::Waiting(_) | State::Pausing(_) => {
-                    return Poll::Ready(Ok(()));
-                }
+        self.waiting = None;
+        self.freeing = None;
+        self.pausing = None;
+        while let Poll::Ready(Some(claimed)) = self.claims.poll_next_unpin(cx) {
+            if let Some(c) = claimed {
+                let rt = self.rt.clone();
+                self.releasing.push(Box::pin(async move {
+                    crate::workers::release_unstarted(&rt, &c).await;
+                }));
             }
+        }
+        while let Poll::Ready(Some(())) = self.releasing.poll_next_unpin(cx) {}
+        if self.claims.is_empty() && self.releasing.is_empty() {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
         }
     }
 }
@@ -183,7 +223,7 @@ impl BackendConfig for ClaimBackend {
 /// Claims a delivery's job on the record with a fresh lease token. `None` for a
 /// duplicate or stale delivery (dropped), an early one (published again until due),
 /// or a record that failed to answer (the delivery goes back a second later).
-async fn claim(rt: Runtime, d: Delivery) -> Option<Claim> {
+async fn claim(rt: Runtime, d: Delivery, slot: OwnedSemaphorePermit) -> Option<Claim> {
     let store = rt.store();
     let cfg = rt.config();
     let token = uuid::Uuid::new_v4().simple().to_string();
@@ -197,6 +237,7 @@ async fn claim(rt: Runtime, d: Delivery) -> Option<Claim> {
             job: claim.job,
             token,
             abort: Abort::new(),
+            slot: Arc::new(slot),
         }),
         Ok(None) => {
             if let Ok(Some(job)) = store.get_job(d.job_id).await

@@ -2,13 +2,15 @@
 //! the maintenance ticks ([`crate::maintenance`]) and a listener for cancel requests;
 //! [`Workers::drain`] stops them gracefully.
 //!
-//! A queue's worker is [`ClaimBackend`] (the next claimed job) under apalis's tracing
-//! span per task, tower's concurrency limit (the queue's slots) and [`Record`] (lease
-//! and outcome), then apalis's panic guard and [`RunKind`]. What apalis has no
-//! equivalent for stays Forklift's own: leases keyed by a per-claim token, so that
-//! two processes can never both record one attempt; cancellation of running work;
-//! and release of running jobs at the end of the grace period without spending their
-//! attempt.
+//! A queue's worker is [`ClaimBackend`] (the next claimed job, within the queue's
+//! slots) under apalis's tracing span per task and [`Record`] (lease and outcome), then
+//! apalis's panic guard and [`RunKind`]. What apalis has no equivalent for stays
+//! Forklift's own: leases keyed by a per-claim token, so that two processes can never
+//! both record one attempt; cancellation of running work; release of running jobs at
+//! the end of the grace period without spending their attempt; and the slots, which
+//! the backend takes before it claims (tower's concurrency limit is taken only when
+//! apalis calls the service, after the claim, which allowed one claim at a time: a
+//! round trip to the database per job, in series).
 
 use crate::attempt::{RecordLayer, RunKind};
 use crate::backend::{Claim, ClaimBackend};
@@ -99,9 +101,8 @@ impl Runtime {
             let (rt, queue) = (self.clone(), queue.clone());
             monitor = monitor.register(move |_| {
                 WorkerBuilder::new(format!("{}/{queue}", rt.config().worker_name))
-                    .backend(ClaimBackend::new(rt.clone(), queue.clone()))
+                    .backend(ClaimBackend::new(rt.clone(), queue.clone(), slots))
                     .enable_tracing()
-                    .concurrency(slots.max(1))
                     .layer(RecordLayer::new(rt.clone()))
                     .layer(CatchPanicLayer::with_panic_handler(panicked))
                     .build(RunKind::new(rt.clone()))

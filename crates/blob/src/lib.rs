@@ -134,19 +134,17 @@ impl Blobs {
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return;
         };
-        let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
-            return; // no directory yet: nothing was written there
-        };
-        let prefix = format!("{}#", name.to_string_lossy());
-        while let Ok(Some(entry)) = entries.next_entry().await {
-            let file = entry.file_name();
-            let file = file.to_string_lossy();
-            let staging = file
-                .strip_prefix(&prefix)
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-            if staging {
-                // Best effort: a file that is already gone is what we wanted.
-                let _ = tokio::fs::remove_file(entry.path()).await;
+        // object_store names them `#1`, `#2`, … taking the first free number, so what
+        // earlier writes left is `#1` up to the first gap: a few lookups, not a scan
+        // of a directory that may hold every upload.
+        let base = dir.join(name);
+        for n in 1.. {
+            let mut staging = base.clone().into_os_string();
+            staging.push(format!("#{n}"));
+            match tokio::fs::remove_file(&staging).await {
+                Ok(()) => {}
+                // Gone (or never there): nothing more to clear.
+                Err(_) => break,
             }
         }
     }
@@ -328,10 +326,11 @@ mod tests {
             .await
             .unwrap();
         // What object_store leaves when the process dies between writing its staging
-        // file and renaming it into place; plus a neighbour that merely looks alike.
+        // file and renaming it into place (numbered from 1: two writers were killed);
+        // plus a neighbour that merely looks alike.
         let out = dir.path().join("jobs/j");
         std::fs::write(out.join("out#1"), b"half").unwrap();
-        std::fs::write(out.join("out#23"), b"half").unwrap();
+        std::fs::write(out.join("out#2"), b"half").unwrap();
         std::fs::write(out.join("other#1"), b"another key's").unwrap();
         std::fs::write(out.join("out#notes"), b"not a staging file").unwrap();
 
@@ -350,12 +349,12 @@ mod tests {
             b"second"
         );
 
-        std::fs::write(out.join("streamed#4"), b"half").unwrap();
+        std::fs::write(out.join("streamed#1"), b"half").unwrap();
         let chunks = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"s"))]);
         blobs
             .put_stream("jobs/j/streamed", chunks, 10)
             .await
             .unwrap();
-        assert!(!out.join("streamed#4").exists());
+        assert!(!out.join("streamed#1").exists());
     }
 }

@@ -3,7 +3,9 @@
 //! (and a job for every ten files) in a fresh data directory, then runs the command
 //! (the release binary beside this example) into a fresh PostgreSQL database and a
 //! fresh bucket on a local S3-compatible server (moto), twice: the copy, then a re-run
-//! that verifies everything and copies nothing.
+//! that verifies everything and copies nothing; and once into PostgreSQL and a local
+//! directory, which shows the command's own speed where moto (one Python process)
+//! bounds the first.
 //!
 //! `cargo build --release -p forklift-jobs && cargo run --release -p forklift-host
 //! --example migrate_bench [FILES] [KIB]` (defaults: 10,000 files of 100 KiB: the shape
@@ -94,29 +96,37 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // ---- the targets ----
-    let target_db = forklift_testkit::Postgres::shared().database();
     let s3 = forklift_testkit::S3::shared();
     let bucket = format!("s3://{}/files", s3.bucket());
-    let args = [
+    let local = tempfile::tempdir()?;
+    let local = format!("file://{}", local.path().display());
+    let from = [
         "admin".to_owned(),
         "migrate".to_owned(),
         "--from-database".to_owned(),
         db_url,
         "--from-storage".to_owned(),
         format!("file://{}", data.path().join("files").display()),
-        "--to-database".to_owned(),
-        target_db,
-        "--to-storage".to_owned(),
-        bucket,
     ];
+    let to = |db: &str, storage: &str| {
+        let mut args = from.to_vec();
+        args.extend(["--to-database", db, "--to-storage", storage].map(String::from));
+        args
+    };
+    let to_s3 = to(&forklift_testkit::Postgres::shared().database(), &bucket);
+    let to_local = to(&forklift_testkit::Postgres::shared().database(), &local);
     let mb = (files * kib * 1024) as f64 / 1e6;
     let rows = 1 + files + files / 10;
     println!("| run | seconds | rows/s | MB/s |");
     println!("|---|---:|---:|---:|");
-    for run in ["copy", "re-run (verify, skip)"] {
+    for (run, args) in [
+        ("copy into PostgreSQL + S3 (moto)", &to_s3),
+        ("again: verify and skip", &to_s3),
+        ("copy into PostgreSQL + a local directory", &to_local),
+    ] {
         let started = Instant::now();
         let out = std::process::Command::new(&jobs_binary)
-            .args(&args)
+            .args(args)
             .envs(s3.env())
             .output()?;
         let secs = started.elapsed().as_secs_f64();

@@ -20,6 +20,7 @@ use anyhow::{Context, bail};
 use forklift_blob::{BlobError, Blobs};
 use forklift_db::{Arg, Conn, Db, Query, Row};
 use futures::StreamExt;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -142,6 +143,9 @@ const PAGE: i64 = 500;
 const INSERT_ROWS: usize = 100;
 /// Objects copied at once.
 const OBJECTS_AT_ONCE: usize = 8;
+/// Objects up to this size are read whole and written with one request; larger ones
+/// are streamed in parts.
+const WHOLE_OBJECT: u64 = 8 << 20;
 
 /// One row's values, every one as text (integers in decimal) or NULL.
 type Values = Vec<Option<String>>;
@@ -420,6 +424,14 @@ async fn copy_all(
     progress: &Progress,
 ) -> anyhow::Result<(u64, u64)> {
     let (mut rows_copied, mut bytes_copied) = (0, 0);
+    // What the target storage holds already (one listing, instead of a request per
+    // object): only those objects are read back to be checked.
+    let present: HashSet<String> = target_blobs
+        .list("")
+        .await
+        .context("listing the target storage")?
+        .into_iter()
+        .collect();
     for t in &TABLES {
         let mut after = String::new();
         loop {
@@ -432,7 +444,7 @@ async fn copy_all(
             after = last[0].clone().unwrap_or_default();
             if t.name == "files" {
                 bytes_copied +=
-                    copy_objects(t, &page, source_blobs, target_blobs, progress).await?;
+                    copy_objects(t, &page, source_blobs, target_blobs, &present, progress).await?;
             }
             let rows: Vec<Values> = page.into_iter().map(|r| t.adapt(r)).collect();
             rows_copied += write_rows(t, &rows, target).await?;
@@ -499,6 +511,7 @@ async fn copy_objects(
     files: &[Values],
     source: &Blobs,
     target: &Blobs,
+    present: &HashSet<String>,
     progress: &Progress,
 ) -> anyhow::Result<u64> {
     let (id, name, key, size, sha) = (
@@ -518,7 +531,8 @@ async fn copy_objects(
             sha256: text(sha),
         };
         async move {
-            let written = copy_object(&file, source, target).await?;
+            let there = present.contains(&file.key);
+            let written = copy_object(&file, source, target, there).await?;
             progress.bytes.fetch_add(file.size, Ordering::Relaxed);
             anyhow::Ok(written)
         }
@@ -539,61 +553,73 @@ struct FileObject {
     sha256: String,
 }
 
-/// Copies one file's object unless the target holds it already with the recorded
-/// SHA-256; answers the bytes written.
-async fn copy_object(f: &FileObject, source: &Blobs, target: &Blobs) -> anyhow::Result<u64> {
+/// Copies one file's object unless the target holds it already (`there`) with the
+/// recorded SHA-256; answers the bytes written.
+async fn copy_object(
+    f: &FileObject,
+    source: &Blobs,
+    target: &Blobs,
+    there: bool,
+) -> anyhow::Result<u64> {
     let matches = |size: u64, sha: &str| size == f.size && sha == f.sha256;
-    match target.digest(&f.key).await {
-        Ok(d) if matches(d.size_bytes, &d.sha256) => return Ok(0),
-        // A copy cut short, or something else: written again below.
-        Ok(_) | Err(BlobError::NotFound(_)) => {}
-        Err(e) => {
-            return Err(e).with_context(|| {
-                format!("file {} ({:?}): reading the target's copy", f.id, f.name)
-            });
+    let named = |what: &str| format!("file {} ({:?}): {what}", f.id, f.name);
+    if there {
+        match target.digest(&f.key).await {
+            Ok(d) if matches(d.size_bytes, &d.sha256) => return Ok(0),
+            // A copy cut short, or something else: written again below.
+            Ok(_) | Err(BlobError::NotFound(_)) => {}
+            Err(e) => return Err(e).with_context(|| named("reading the target's copy")),
         }
     }
-    let content = match source.get_stream(&f.key).await {
-        Ok(c) => c,
-        Err(BlobError::NotFound(_)) => bail!(
-            "file {} ({:?}): its content ({}) is missing from the source storage; nothing \
-             more was copied",
-            f.id,
-            f.name,
+    let missing = || {
+        anyhow::anyhow!(named(&format!(
+            "its content ({}) is missing from the source storage; nothing more was copied",
             f.key
-        ),
-        Err(e) => {
-            return Err(e).with_context(|| format!("file {} ({:?}): reading it", f.id, f.name));
-        }
+        )))
     };
-    let stored = target
-        .put_stream(&f.key, content, u64::MAX)
-        .await
-        .with_context(|| format!("file {} ({:?}): copying it", f.id, f.name))?;
+    let stored = if f.size <= WHOLE_OBJECT {
+        let content = match source.get_bytes(&f.key, WHOLE_OBJECT).await {
+            Ok(c) => c,
+            Err(BlobError::NotFound(_)) => return Err(missing()),
+            Err(BlobError::TooLarge { .. }) => bail!(named(&format!(
+                "the source's content is larger than its record's {} bytes: the source \
+                 storage is corrupt; nothing more was copied",
+                f.size
+            ))),
+            Err(e) => return Err(e).with_context(|| named("reading it")),
+        };
+        target
+            .put_bytes(&f.key, content)
+            .await
+            .with_context(|| named("copying it"))?
+    } else {
+        let content = match source.get_stream(&f.key).await {
+            Ok(c) => c,
+            Err(BlobError::NotFound(_)) => return Err(missing()),
+            Err(e) => return Err(e).with_context(|| named("reading it")),
+        };
+        target
+            .put_stream(&f.key, content, u64::MAX)
+            .await
+            .with_context(|| named("copying it"))?
+    };
     if !matches(stored.size_bytes, &stored.sha256) {
         target.delete(&f.key).await.ok();
-        bail!(
-            "file {} ({:?}): the source's content does not match its record ({} bytes with \
-             SHA-256 {}, the record says {} bytes with {}): the source storage is corrupt; \
-             nothing more was copied",
-            f.id,
-            f.name,
-            stored.size_bytes,
-            stored.sha256,
-            f.size,
-            f.sha256
-        );
+        bail!(named(&format!(
+            "the source's content does not match its record ({} bytes with SHA-256 {}, the \
+             record says {} bytes with {}): the source storage is corrupt; nothing more was \
+             copied",
+            stored.size_bytes, stored.sha256, f.size, f.sha256
+        )));
     }
     let check = target
         .digest(&f.key)
         .await
-        .with_context(|| format!("file {} ({:?}): reading the copy back", f.id, f.name))?;
+        .with_context(|| named("reading the copy back"))?;
     if !matches(check.size_bytes, &check.sha256) {
-        bail!(
-            "file {} ({:?}): the target storage gives back other content than was written",
-            f.id,
-            f.name
-        );
+        bail!(named(
+            "the target storage gives back other content than was written"
+        ));
     }
     Ok(stored.size_bytes)
 }

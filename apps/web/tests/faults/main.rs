@@ -798,6 +798,10 @@ async fn a_unified_installation_moves_to_postgres_and_s3_with_one_command() {
             .unwrap();
         contents.insert(f.id.clone(), bytes);
     }
+    let scratch = tempfile::tempdir().unwrap();
+    let video = test_video(scratch.path(), 1, "160x90");
+    let clip = admin.upload("clip.mp4", &video).await.unwrap();
+    contents.insert(clip.id.clone(), video);
     let theirs = second
         .upload("notes.txt", b"the second user's")
         .await

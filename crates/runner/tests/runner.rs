@@ -223,10 +223,19 @@ async fn a_due_backlog_of_twenty_thousand_jobs_drains() {
     })
     .await
     .unwrap_or_else(|_| panic!("the backlog did not drain"));
+    // The reconciler may have published again a job taken from Redis whose claim was
+    // still under way (it looks lost from there); the claim drops such a duplicate,
+    // and the queue empties.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while rig.rt.transport().depth("test").await.unwrap() > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the queue empties");
     workers.drain().await;
     let started = rig.started.lock().unwrap().clone();
     assert_eq!(started.len(), N, "every job ran once");
-    assert_eq!(rig.rt.transport().depth("test").await.unwrap(), 0);
 }
 
 #[tokio::test]

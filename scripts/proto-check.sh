@@ -6,14 +6,20 @@
 #    checkout — CI's fresh clone — still checks the newest change to the contract, even
 #    with later commits on top).
 # Needs the git history back to that commit (a full clone). buf is the pinned version in
-# tools/buf (`npm ci --prefix tools/buf`; .ci/run installs it), or FORKLIFT_BUF.
+# tools/buf (`npm ci --prefix tools/buf`, run here when it is missing and npm is
+# there; .ci/run installs it too), or FORKLIFT_BUF.
 # Exits non-zero on any lint finding or breaking change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 buf="${FORKLIFT_BUF:-tools/buf/node_modules/.bin/buf}"
+if [ ! -x "$buf" ] && [ -z "${FORKLIFT_BUF:-}" ] && command -v npm >/dev/null; then
+  # A fresh clone: the pinned version, as .ci/run installs it.
+  echo "proto-check: installing buf (npm ci --prefix tools/buf)" >&2
+  npm ci --prefix tools/buf --ignore-scripts --no-audit --no-fund >&2
+fi
 if [ ! -x "$buf" ]; then
-  echo "proto-check: no buf at $buf; install it with: npm ci --prefix tools/buf" >&2
+  echo "proto-check: no buf at $buf; install Node.js's npm, or buf with: npm ci --prefix tools/buf" >&2
   exit 1
 fi
 

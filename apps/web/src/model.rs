@@ -2,7 +2,7 @@
 //! converted from the gRPC messages. One conversion serves both.
 
 use crate::kinds::Kinds;
-use forklift_domain::JobState;
+use forklift_domain::{JobState, human_bytes};
 use forklift_rpc::v1 as pb;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -294,22 +294,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Bytes for people: `812 B`, `1.4 MB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,11 +309,5 @@ mod tests {
             human_time("2026-11-22T04:51:51.123Z"),
             "2026-11-22 04:51 UTC"
         );
-    }
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_bytes(812), "812 B");
-        assert_eq!(human_bytes(1_400_000), "1.4 MB");
     }
 }

@@ -34,7 +34,7 @@ impl std::fmt::Display for UploadError {
             UploadError::TooLarge(max) => write!(
                 f,
                 "The file is larger than the upload limit of {}.",
-                crate::model::human_bytes(*max)
+                forklift_domain::human_bytes(*max)
             ),
             UploadError::NoFile => f.write_str("Choose a file to upload (form field \"file\")."),
             UploadError::Csrf => f.write_str("The form's CSRF token is missing or wrong."),

@@ -19,6 +19,7 @@
 use anyhow::{Context, bail};
 use forklift_blob::{BlobError, Blobs};
 use forklift_db::{Arg, Conn, Db, Query, Row};
+use forklift_domain::human_bytes;
 use futures::StreamExt;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -282,18 +283,23 @@ fn values(r: &dyn Row) -> forklift_db::Result<Values> {
 
 /// What there is to copy.
 #[derive(Debug, Clone, Default)]
-pub struct Plan {
+struct Plan {
     /// Rows per table, in copy order.
-    pub rows: Vec<(&'static str, u64)>,
-    /// Objects in storage (one per file) and their bytes.
-    pub objects: u64,
-    /// Bytes of all objects.
-    pub bytes: u64,
+    rows: Vec<(&'static str, u64)>,
+    /// Bytes of all objects in storage (one per `files` row).
+    bytes: u64,
 }
 
 impl Plan {
     fn total_rows(&self) -> u64 {
         self.rows.iter().map(|(_, n)| n).sum()
+    }
+
+    fn objects(&self) -> u64 {
+        self.rows
+            .iter()
+            .find(|(t, _)| *t == "files")
+            .map_or(0, |(_, n)| *n)
     }
 }
 
@@ -308,26 +314,11 @@ async fn plan(db: &Db) -> anyhow::Result<Plan> {
         plan.rows.push((t.name, n.max(0) as u64));
     }
     let q = Query {
-        sql: "SELECT COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM files".into(),
+        sql: "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM files".into(),
         args: vec![],
     };
-    let (objects, bytes) = db.read().one(q, |r| Ok((r.int(0)?, r.int(1)?))).await?;
-    plan.objects = objects.max(0) as u64;
-    plan.bytes = bytes.max(0) as u64;
+    plan.bytes = db.read().one(q, |r| r.int(0)).await?.max(0) as u64;
     Ok(plan)
-}
-
-/// What a run did.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    /// What the source holds.
-    pub plan: Plan,
-    /// Rows written to the target (the rest were there already and matched).
-    pub rows_copied: u64,
-    /// Object bytes written to the target (the rest were there already and matched).
-    pub bytes_copied: u64,
-    /// How long it took.
-    pub elapsed: Duration,
 }
 
 /// Progress shared with the reporter.
@@ -341,7 +332,7 @@ struct Progress {
 pub async fn migrate(
     args: &MigrateArgs,
     say: impl Fn(&str) + Send + Sync + 'static,
-) -> anyhow::Result<Report> {
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let source = Db::open_snapshot(&args.from_database)
         .await
@@ -353,18 +344,14 @@ pub async fn migrate(
     }
     say(&format!(
         "storage: {} objects, {}",
-        plan.objects,
+        plan.objects(),
         human_bytes(plan.bytes)
     ));
     say("sessions: not copied (users sign in again)");
     if args.dry_run {
         say("dry run: nothing was copied");
         source.close().await;
-        return Ok(Report {
-            plan,
-            elapsed: started.elapsed(),
-            ..Report::default()
-        });
+        return Ok(());
     }
     let (Some(to_database), Some(to_storage)) = (&args.to_database, &args.to_storage) else {
         bail!("--to-database and --to-storage are required (or --dry-run)");
@@ -385,8 +372,7 @@ pub async fn migrate(
     source.close().await;
     target.close().await;
     let (rows_copied, bytes_copied) = copied?;
-    let elapsed = started.elapsed();
-    let secs = elapsed.as_secs_f64().max(0.001);
+    let secs = started.elapsed().as_secs_f64().max(0.001);
     say(&format!(
         "done in {:.1} s: {} rows ({} new, {:.0} rows/s), {} of objects ({} new, {:.1} MB/s)",
         secs,
@@ -397,12 +383,7 @@ pub async fn migrate(
         human_bytes(bytes_copied),
         plan.bytes as f64 / secs / 1e6,
     ));
-    Ok(Report {
-        plan,
-        rows_copied,
-        bytes_copied,
-        elapsed,
-    })
+    Ok(())
 }
 
 async fn open_blobs(url: &str, flag: &str) -> anyhow::Result<Blobs> {
@@ -653,14 +634,5 @@ async fn report_progress(progress: Arc<Progress>, plan: Plan, say: Arc<impl Fn(&
             human_bytes(plan.bytes),
             bytes as f64 / secs / 1e6,
         ));
-    }
-}
-
-fn human_bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.2} GiB", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} bytes"),
     }
 }

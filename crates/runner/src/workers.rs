@@ -16,8 +16,7 @@ use crate::attempt::{RecordLayer, RunKind};
 use crate::backend::{Claim, ClaimBackend};
 use crate::runtime::Runtime;
 use apalis::layers::WorkerBuilderExt;
-use apalis::layers::catch_panic::CatchPanicLayer;
-use apalis_core::error::{AbortError, WorkerError};
+use apalis_core::error::WorkerError;
 use apalis_core::monitor::Monitor;
 use apalis_core::worker::builder::WorkerBuilder;
 use apalis_core::worker::context::WorkerContext;
@@ -104,7 +103,7 @@ impl Runtime {
                     .backend(ClaimBackend::new(rt.clone(), queue.clone(), slots))
                     .enable_tracing()
                     .layer(RecordLayer::new(rt.clone()))
-                    .layer(CatchPanicLayer::with_panic_handler(panicked))
+                    .catch_panic()
                     .build(RunKind::new(rt.clone()))
             });
         }
@@ -150,17 +149,6 @@ impl Runtime {
         });
         queues
     }
-}
-
-/// A kind's panic, as the error the panic guard hands [`Record`](crate::attempt::Record),
-/// which fails the job.
-fn panicked(panic: &Box<dyn std::any::Any + Send>) -> AbortError {
-    let msg = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_owned());
-    AbortError::new(format!("panicked: {msg}"))
 }
 
 impl Workers {

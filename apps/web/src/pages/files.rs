@@ -55,7 +55,7 @@ pub async fn files_index(
         page: Chrome::new("Files", "files", Some(&user), &csrf),
         files: r.files.into_iter().map(File::from_proto).collect(),
         next: r.next_page_token,
-        max_upload: crate::model::human_bytes(web.max_upload_bytes()),
+        max_upload: forklift_domain::human_bytes(web.max_upload_bytes()),
     })
 }
 

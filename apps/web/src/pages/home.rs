@@ -95,6 +95,6 @@ pub async fn dashboard(
             .into_iter()
             .map(|j| Job::from_proto(j, &kinds))
             .collect(),
-        max_upload: crate::model::human_bytes(web.max_upload_bytes()),
+        max_upload: forklift_domain::human_bytes(web.max_upload_bytes()),
     })
 }

@@ -859,9 +859,18 @@ async fn a_unified_installation_moves_to_postgres_and_s3_with_one_command() {
     let (before_admin_files, before_admin_jobs) = (all_files(&admin).await, all_jobs(&admin).await);
     let before_second_jobs = all_jobs(&second).await;
     assert!(unified.terminate().await.success());
+    let source_db = format!("sqlite://{}", data.path().join("forklift.db").display());
+    // The 100 ms grace ran out: the running job went back to the queue.
+    let snapshot = forklift_db::Db::open_snapshot(&source_db).await.unwrap();
+    let released = forklift_store::Store::new(snapshot.clone())
+        .get_job(waiting.id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(released.state, JobState::Queued, "{released:#?}");
+    snapshot.close().await;
     let source_before = tree_digest(data.path());
 
-    let source_db = format!("sqlite://{}", data.path().join("forklift.db").display());
     let source_files = format!("file://{}", data.path().join("files").display());
 
     // ---- a dry run counts ----
